@@ -18,7 +18,9 @@ from signals_stream.errors import ConfigurationError
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
 ENV_PREFIX = "SIGNALS_"
-_BROKER_ENTRY = re.compile(r"^(?:kafka://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
+_BROKER_ENTRY = re.compile(
+    r"^(?:kafka://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$"
+)
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,249}$")
 MIB = 1024 * 1024
 
@@ -33,13 +35,23 @@ class Settings(BaseSettings):
     # --- Kafka and topics -------------------------------------------------------------------
     broker: str = Field(
         "kafka://127.0.0.1:9092",
-        description="Kafka bootstrap servers: 'kafka://host:port', several separated by ';' or ','.",
+        description="Kafka bootstrap servers, 'kafka://host:port', separated by ';' or ','.",
     )
-    app_id: str = Field("signals-stream", description="Faust app id: consumer group and prefix of internal topics.")
-    input_topic: str = Field("snowplow-enriched", description="Topic of Snowplow enriched events (TSV or JSON).")
-    bad_events_topic: str = Field("signals-bad-events", description="Dead-letter topic for unusable records.")
-    interventions_topic: str = Field("signals-interventions", description="Output topic of interventions.")
-    partitions: int = Field(8, ge=1, le=1024, description="Partitions of the topics signals-stream creates.")
+    app_id: str = Field(
+        "signals-stream", description="Faust app id: consumer group and prefix of internal topics."
+    )
+    input_topic: str = Field(
+        "snowplow-enriched", description="Topic of Snowplow enriched events (TSV or JSON)."
+    )
+    bad_events_topic: str = Field(
+        "signals-bad-events", description="Dead-letter topic for unusable records."
+    )
+    interventions_topic: str = Field(
+        "signals-interventions", description="Output topic of interventions."
+    )
+    partitions: int = Field(
+        8, ge=1, le=1024, description="Partitions of the topics signals-stream creates."
+    )
     input_keyed_by: str | None = Field(
         None,
         description="Attribute key the input topic is already keyed by (e.g. 'domain_userid'): "
@@ -52,18 +64,36 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP API.")
 
     # --- state -------------------------------------------------------------------------------
-    data_dir: Path = Field(Path("signals-data"), description="Directory of the worker's RocksDB state.")
-    redis_url: str | None = Field(None, description="Optional Redis profiles store, e.g. redis://127.0.0.1:6379/0.")
-    definitions: Path | None = Field(None, description="Attribute/intervention definitions file loaded at start-up.")
+    data_dir: Path = Field(
+        Path("signals-data"), description="Directory of the worker's RocksDB state."
+    )
+    redis_url: str | None = Field(
+        None, description="Optional Redis profiles store, e.g. redis://127.0.0.1:6379/0."
+    )
+    definitions: Path | None = Field(
+        None, description="Attribute/intervention definitions file loaded at start-up."
+    )
 
     # --- Faust tuning (see docs/architecture.md) ---------------------------------------------
-    consumer_max_fetch_size: int = Field(8 * MIB, ge=64 * 1024, description="Max bytes fetched per partition.")
-    broker_max_poll_records: int = Field(2000, ge=1, description="Max records returned by one poll.")
-    stream_buffer_maxsize: int = Field(16384, ge=1, description="Per-topic-partition buffer of a stream.")
+    consumer_max_fetch_size: int = Field(
+        8 * MIB, ge=64 * 1024, description="Max bytes fetched per partition."
+    )
+    broker_max_poll_records: int = Field(
+        2000, ge=1, description="Max records returned by one poll."
+    )
+    stream_buffer_maxsize: int = Field(
+        16384, ge=1, description="Per-topic-partition buffer of a stream."
+    )
     producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer batching delay.")
-    rocksdb_block_cache_mb: int = Field(64, ge=1, description="RocksDB block cache per table partition.")
-    rocksdb_write_buffer_mb: int = Field(8, ge=1, description="RocksDB memtable size per table partition.")
-    table_standby_replicas: int = Field(0, ge=0, description="Standby replicas of each table partition.")
+    rocksdb_block_cache_mb: int = Field(
+        64, ge=1, description="RocksDB block cache per table partition."
+    )
+    rocksdb_write_buffer_mb: int = Field(
+        8, ge=1, description="RocksDB memtable size per table partition."
+    )
+    table_standby_replicas: int = Field(
+        0, ge=0, description="Standby replicas of each table partition."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("broker")

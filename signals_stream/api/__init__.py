@@ -1,0 +1,1 @@
+"""HTTP views served by the Faust web server of every worker (glue)."""

@@ -1,0 +1,39 @@
+"""``GET /entities/{key}/{id}``: the summary of one entity's state row, from its owner."""
+
+from __future__ import annotations
+
+from faust.web import Request, Response, View
+
+from signals_stream.api.owner import route_to_owner
+from signals_stream.app import app
+from signals_stream.routing import entity_row_key
+from signals_stream.state import decode_row
+from tables.entity_state import entity_state
+
+__all__ = ["EntityView", "HealthView"]
+
+
+@app.page("/entities/{key_name}/{entity_id}")
+class EntityView(View):
+    async def get(self, request: Request, key_name: str, entity_id: str) -> Response:
+        entity = entity_id.encode()
+        routed = await route_to_owner(app, entity_state, entity, self.web, request)
+        if routed is not None:
+            return routed
+        raw = entity_state.get(entity_row_key(key_name, entity))
+        if raw is None:
+            return self.json(
+                {"error": "not_found", "detail": f"no state for {key_name}={entity_id}"}, status=404
+            )
+        return self.json({"key": key_name, "id": entity_id, **decode_row(raw).to_json()})
+
+
+@app.page("/healthz")
+class HealthView(View):
+    """200 once the worker has recovered its tables and processes its partitions."""
+
+    async def get(self, request: Request) -> Response:
+        recovered = app.tables.recovery.completed.is_set()
+        assigned = len(app.consumer.assignment()) if recovered else 0
+        body = {"status": "ok" if recovered else "starting", "assigned_partitions": assigned}
+        return self.json(body, status=200 if recovered else 503)

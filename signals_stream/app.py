@@ -1,0 +1,85 @@
+"""The single Faust application (glue): settings -> ``faust.App``, the topics it owns.
+
+Run it with ``signals-stream worker`` or ``faust -A signals_stream.app worker``. Agents live in
+``agents/`` and tables in ``tables/``; both are found through ``autodiscover``.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from signals_stream.errors import ConfigurationError, DefinitionError
+from signals_stream.live import install_catalog
+from signals_stream.loader import load_definitions
+from signals_stream.settings import Settings, load_settings
+
+__all__ = [
+    "ENTITY_EVENTS_TOPIC_SUFFIX",
+    "app",
+    "bad_events_topic",
+    "entity_events_topic",
+    "input_topic",
+    "interventions_topic",
+    "make_app",
+    "settings",
+]
+
+ENTITY_EVENTS_TOPIC_SUFFIX = "entity-events"
+
+
+def make_app(settings: Settings) -> faust.App:
+    """Build the Faust app, tuned for a small machine (see docs/architecture.md#tuning)."""
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        autodiscover=["agents", "tables", "signals_stream.api"],
+        origin="signals_stream",
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        # Raw bytes everywhere: no Faust codec on the hot path, and table keys hash exactly like
+        # the record keys they came from (table_route depends on it).
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_max_fetch_size=settings.consumer_max_fetch_size,
+        broker_max_poll_records=settings.broker_max_poll_records,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        producer_linger=settings.producer_linger_ms / 1000,
+        table_standby_replicas=settings.table_standby_replicas,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.broker_session_timeout_s / 3),
+        # The local broker has no idempotent/transactional producers: at-least-once, with
+        # idempotent state updates (offsets recorded in the entity rows).
+        processing_guarantee="at_least_once",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        # /table/<name>/<key> would expose raw rows; our own views evaluate and route them.
+        web_tables_enabled=False,
+        web_router_enabled=True,
+        logging_config=None,
+    )
+
+
+try:
+    settings = load_settings()
+    if settings.definitions is not None:
+        install_catalog(load_definitions(settings.definitions).catalog())
+except (ConfigurationError, DefinitionError) as exc:  # one clear line, not a traceback
+    raise SystemExit(f"signals-stream: {exc}") from None
+
+app = make_app(settings)
+
+input_topic = app.topic(settings.input_topic, key_type=bytes, value_type=bytes)
+bad_events_topic = app.topic(settings.bad_events_topic, key_type=bytes, value_type=bytes)
+interventions_topic = app.topic(settings.interventions_topic, key_type=bytes, value_type=bytes)
+# Events re-keyed by entity id (raw bytes), so every event of one entity reaches the worker
+# that owns that entity's state row. Internal: prefixed with the app id like Faust's own topics.
+entity_events_topic = app.topic(
+    f"{settings.app_id}-{ENTITY_EVENTS_TOPIC_SUFFIX}",
+    key_type=bytes,
+    value_type=bytes,
+    partitions=settings.partitions,
+    internal=True,
+)

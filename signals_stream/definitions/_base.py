@@ -1,0 +1,87 @@
+"""Shared pieces of the definition models: the frozen base class and the name/text types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from signals_stream.errors import DefinitionError
+
+__all__ = [
+    "DefinitionModel",
+    "Name",
+    "Owner",
+    "Text",
+    "definition_error",
+]
+
+# Patterns of the Signals OpenAPI schema (`^[A-Za-z0-9_]+$`, 1-128; free text without NUL).
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", min_length=1, max_length=128)]
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+Owner = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$", max_length=255)]
+
+
+def definition_error(exc: ValidationError, *, kind: str) -> DefinitionError:
+    """Turn pydantic's error into a :class:`DefinitionError` naming every failing field.
+
+    Args:
+        exc: the validation error.
+        kind: what was validated (``AttributeGroup``...), for the message.
+
+    Returns:
+        A DefinitionError whose message lists ``field.path: reason`` per problem.
+    """
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        msg = err["msg"]
+        # Our own validators raise ValueError; pydantic prefixes its text with "Value error, ".
+        msg = msg.removeprefix("Value error, ")
+        loc = ".".join(str(part) for part in err["loc"])
+        problems.append(f"{loc}: {msg}" if loc else msg)
+    return DefinitionError(f"invalid {kind}: " + "; ".join(problems))
+
+
+class DefinitionModel(BaseModel):
+    """Base of every definition: frozen, compared by value, validated at construction.
+
+    Construction (``Model(**fields)``) and :meth:`parse` raise :class:`DefinitionError` instead of
+    pydantic's ``ValidationError``; the message carries the dotted path of each bad field.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise definition_error(exc, kind=type(self).__name__) from exc
+
+    # Tells pydantic this __init__ only wraps the base one, so nested models are validated by
+    # pydantic-core directly and their errors keep their full path (e.g. `attributes.2.ttl`).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | str | bytes) -> Self:
+        """Validate a JSON document (text or already decoded) into a definition.
+
+        Args:
+            data: the request body, as JSON text/bytes or a decoded mapping.
+
+        Returns:
+            The validated, immutable definition.
+
+        Raises:
+            DefinitionError: the document is not a valid definition.
+        """
+        try:
+            if isinstance(data, str | bytes):
+                return cls.model_validate_json(data)
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise definition_error(exc, kind=cls.__name__) from exc
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON form the SDK sends: aliases, ISO 8601 durations, ``None`` fields omitted."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,197 @@
+"""``signals-stream dev``: the embedded stack a newcomer runs first (glue).
+
+Starts a local Kafka-compatible broker when none answers at ``SIGNALS_BROKER``, creates the
+topics, starts one worker (a child process, its own session so it outlives nothing), feeds it
+live generated events, prints the URLs to open, and on Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from signals_stream.errors import SignalsStreamError
+from signals_stream.settings import Settings
+
+__all__ = ["DevOptions", "run_dev"]
+
+WORKER_START_TIMEOUT_S = 90.0
+EXAMPLE_DEFINITIONS = Path(__file__).parent / "examples" / "ecommerce.yaml"
+WORKER_STOP_GRACE_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class DevOptions:
+    rate: float = 20.0
+    users: int = 50
+    feed: bool = True
+
+
+async def run_dev(settings: Settings, options: DevOptions) -> int:
+    from signals_stream.broker import LocalBroker, broker_answers
+    from signals_stream.topics import TopicSpec, ensure_topics
+
+    broker: LocalBroker | None = None
+    temp_dir: str | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    feeder: asyncio.Task[object] | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        bootstrap = settings.bootstrap_servers
+        broker_url = settings.broker
+        data_dir = settings.data_dir
+        if not await broker_answers(bootstrap, timeout_s=2.0):
+            port = int(bootstrap[0].rsplit(":", 1)[1])
+            _say(f"no broker answers at {bootstrap[0]}: starting the local one (memory only)")
+            broker = LocalBroker(port=port)
+            await broker.astart()
+            bootstrap, broker_url = [broker.bootstrap], broker.url
+            # The local broker forgets everything when it stops, so state must start empty too:
+            # offsets stored in old rows would otherwise skip the new broker's records.
+            temp_dir = tempfile.mkdtemp(prefix="signals-stream-dev-")
+            data_dir = Path(temp_dir)
+        await ensure_topics(
+            bootstrap,
+            [
+                TopicSpec(settings.input_topic, settings.partitions),
+                TopicSpec(settings.bad_events_topic, settings.partitions),
+                TopicSpec(settings.interventions_topic, settings.partitions),
+            ],
+        )
+        definitions = os.environ.get("SIGNALS_DEFINITIONS") or str(EXAMPLE_DEFINITIONS)
+        env = {
+            **os.environ,
+            "SIGNALS_DEFINITIONS": definitions,
+            "SIGNALS_BROKER": broker_url,
+            "SIGNALS_DATA_DIR": str(data_dir),
+            # One local worker: no need to wait a minute for group members that never come.
+            "SIGNALS_BROKER_SESSION_TIMEOUT_S": os.environ.get(
+                "SIGNALS_BROKER_SESSION_TIMEOUT_S", "6"
+            ),
+            "SIGNALS_BROKER_REBALANCE_TIMEOUT_S": os.environ.get(
+                "SIGNALS_BROKER_REBALANCE_TIMEOUT_S", "6"
+            ),
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "signals_stream.cli", "worker"], env=env, start_new_session=True
+        )
+        await _wait_healthy(settings.web_url, worker, stop)
+        sample_user = None
+        if options.feed:
+            feeder, sample_user = _start_feeder(settings, bootstrap, options)
+        _print_urls(settings, broker_url, sample_user)
+        waiter = asyncio.create_task(stop.wait())
+        while not stop.is_set():
+            if worker.poll() is not None:
+                raise SignalsStreamError(f"the worker exited with status {worker.returncode}")
+            if feeder is not None and feeder.done():
+                feeder.result()  # surface a feeder failure
+            await asyncio.wait([waiter], timeout=1.0)
+        _say("stopping...")
+        return 0
+    finally:
+        if feeder is not None:
+            feeder.cancel()
+            with contextlib.suppress(BaseException):
+                await feeder
+        if worker is not None:
+            _stop_process(worker)
+        if broker is not None:
+            await broker.astop()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _wait_healthy(web_url: str, worker: subprocess.Popen[bytes], stop: asyncio.Event) -> None:
+    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline and not stop.is_set():
+            if worker.poll() is not None:
+                raise SignalsStreamError(f"the worker exited with status {worker.returncode}")
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                async with session.get(f"{web_url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.5)
+    if not stop.is_set():
+        raise SignalsStreamError(
+            f"the worker did not become healthy within {WORKER_START_TIMEOUT_S:.0f}s"
+        )
+
+
+def _start_feeder(
+    settings: Settings, bootstrap: list[str], options: DevOptions
+) -> tuple[asyncio.Task[object], str]:
+    from signals_stream.generator import GeneratorConfig, generate_events
+    from signals_stream.produce import produce_records
+
+    events = generate_events(GeneratorConfig(users=options.users, seed=int(time.time()), live=True))
+    first = next(events)
+
+    def records():  # type: ignore[no-untyped-def]
+        yield first.key, first.line
+        for ev in events:
+            yield ev.key, ev.line
+
+    task = asyncio.create_task(
+        produce_records(
+            bootstrap,
+            settings.input_topic,
+            records(),
+            rate=options.rate,
+            progress=False,
+            total=None,
+        )
+    )
+    return task, first.domain_userid
+
+
+def _print_urls(settings: Settings, broker_url: str, sample_user: str | None) -> None:
+    web = settings.web_url
+    lines = [
+        "",
+        "signals-stream is running (Ctrl-C stops everything it started)",
+        f"  broker          {broker_url}",
+        f"  input topic     {settings.input_topic}   bad events: {settings.bad_events_topic}",
+        f"  health          {web}/healthz",
+    ]
+    if sample_user:
+        lines += [
+            f"  a live user     {web}/tables/ecommerce_user/{sample_user}",
+            f"  its entity row  {web}/entities/domain_userid/{sample_user}",
+        ]
+    lines.append("")
+    _say("\n".join(lines))
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=WORKER_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,28 @@
+"""The attribute engine (pure): published definitions -> per-key programs -> entity rows.
+
+``catalog`` compiles the published groups into one program per attribute key (attributes
+deduplicated by definition hash), ``fold`` applies events to an entity row, ``read`` evaluates
+a group's attributes from a row at read time (rolling windows, ``time_since_*``, TTLs).
+"""
+
+from signals_stream.engine.catalog import (
+    Catalog,
+    KeyProgram,
+    PublishedGroup,
+    ReadableAttribute,
+    Slot,
+)
+from signals_stream.engine.fold import fold_events, prune_row
+from signals_stream.engine.read import read_attribute, read_group
+
+__all__ = [
+    "Catalog",
+    "KeyProgram",
+    "PublishedGroup",
+    "ReadableAttribute",
+    "Slot",
+    "fold_events",
+    "prune_row",
+    "read_attribute",
+    "read_group",
+]

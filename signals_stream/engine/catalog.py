@@ -1,0 +1,243 @@
+"""The catalog: what the engine computes right now, compiled from the published groups.
+
+One :class:`KeyProgram` per attribute key in use. Its :class:`Slot` s are the distinct states to
+keep for an entity of that key: attributes with the same definition hash (in different groups
+or group versions) share one slot, as Signals shares state by ``definition_hash``. A slot is
+kept as long as its longest-lived reader needs it (the largest effective TTL of the attributes
+that read it; unlimited if any reader has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from signals_stream.aggregations import get_reducer
+from signals_stream.definitions import (
+    BUILTIN_KEYS,
+    AttributeGroup,
+    AttributeKey,
+    CompiledAttribute,
+    CompiledGroup,
+    CompiledKey,
+    compile_group,
+)
+from signals_stream.definitions.durations import duration_ms
+from signals_stream.errors import DefinitionError, NotFoundError
+from signals_stream.events import Projection
+from signals_stream.routing import KeyRoute, RoutingPlan
+from signals_stream.windows import Window, effective_ttl, window_for
+
+__all__ = ["Catalog", "KeyProgram", "PublishedGroup", "ReadableAttribute", "Slot", "slot_id"]
+
+
+def slot_id(attribute: CompiledAttribute, window: Window) -> str:
+    """Row key of a state: the definition hash plus the stored layout's version."""
+    return f"{attribute.definition_hash}:{window.state_suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One state kept per entity, updated by every event its attribute accepts."""
+
+    id: str
+    attribute: CompiledAttribute
+    window: Window
+    retention_ms: int | None
+    skips_none: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KeyProgram:
+    """Everything computed for entities of one attribute key."""
+
+    key: CompiledKey
+    slots: tuple[Slot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadableAttribute:
+    """One attribute of a published group, as read: its slot and its own TTL and default."""
+
+    name: str
+    slot: Slot
+    ttl_ms: int | None
+    default_value: Any
+    has_default: bool
+    time_unit: str | None = None  # per reader: time_unit is not part of the shared state
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedGroup:
+    """A published stream group version, compiled."""
+
+    definition: AttributeGroup
+    compiled: CompiledGroup
+    attributes: tuple[ReadableAttribute, ...]
+
+    @property
+    def key_name(self) -> str:
+        return self.compiled.key.name
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The compiled set of published groups. Immutable: a change builds a new catalog."""
+
+    groups: Mapping[tuple[str, int], PublishedGroup] = field(default_factory=dict)
+    programs: Mapping[str, KeyProgram] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, groups: Iterable[AttributeGroup], keys: Iterable[AttributeKey] = ()) -> Catalog:
+        """Compile the *published stream* groups among ``groups``.
+
+        Group keys given by name only are resolved against ``keys`` and the built-ins.
+
+        Raises:
+            DefinitionError: a group's key cannot be resolved or compiled.
+        """
+        known_keys = {**BUILTIN_KEYS, **{k.name: k for k in keys}}
+        compiled_groups = [
+            (resolved, compile_group(resolved))
+            for resolved in (
+                _with_resolved_key(g, known_keys)
+                for g in groups
+                if g.is_published and g.kind == "stream"
+            )
+        ]
+        _check_one_source_per_key(compiled_groups)
+        # Every reader of every slot: (its TTL, the compiled attribute, its key).
+        readers: dict[str, list[tuple[int | None, CompiledAttribute, CompiledKey]]] = {}
+        for group, compiled in compiled_groups:
+            for attribute, definition in zip(
+                compiled.attributes, group.attributes or (), strict=True
+            ):
+                sid = slot_id(attribute, _window(attribute))
+                readers.setdefault(sid, []).append(
+                    (_ttl_ms(group, definition), attribute, compiled.key)
+                )
+        slots = {sid: _slot(sid, attrs) for sid, attrs in readers.items()}
+        programs: dict[str, list[Slot]] = {}
+        keys_by_name: dict[str, CompiledKey] = {}
+        for sid, attrs in readers.items():
+            key = attrs[0][2]
+            keys_by_name.setdefault(key.name, key)
+            programs.setdefault(key.name, []).append(slots[sid])
+        published = {
+            (group.name, group.version): PublishedGroup(
+                definition=group,
+                compiled=compiled,
+                attributes=tuple(
+                    ReadableAttribute(
+                        name=definition.name,
+                        slot=slots[slot_id(attribute, _window(attribute))],
+                        ttl_ms=_ttl_ms(group, definition),
+                        default_value=definition.default_value,
+                        # An explicit null (as GET responses echo it) means "no default".
+                        has_default=definition.default_value is not None,
+                        time_unit=definition.time_unit,
+                    )
+                    for attribute, definition in zip(
+                        compiled.attributes, group.attributes or (), strict=True
+                    )
+                ),
+            )
+            for group, compiled in compiled_groups
+        }
+        return cls(
+            groups=published,
+            programs={
+                name: KeyProgram(key=keys_by_name[name], slots=tuple(s))
+                for name, s in programs.items()
+            },
+        )
+
+    def group(self, name: str, version: int | None = None) -> PublishedGroup:
+        """A published group version; the latest published one when ``version`` is None.
+
+        Raises:
+            NotFoundError: no such published group (version).
+        """
+        if version is not None:
+            found = self.groups.get((name, version))
+            if found is None:
+                raise NotFoundError(f"attribute group {name!r} version {version} is not published")
+            return found
+        versions = [v for (n, v) in self.groups if n == name]
+        if not versions:
+            raise NotFoundError(f"attribute group {name!r} is not published")
+        return self.groups[(name, max(versions))]
+
+    def routing_plan(self) -> RoutingPlan:
+        """Keys to re-key by and the fields their programs read."""
+        keys = tuple(
+            KeyRoute(name=p.key.name, value_of=p.key.key_value) for p in self.programs.values()
+        )
+        needs = [p.key.needs for p in self.programs.values()]
+        needs += [s.attribute.needs for p in self.programs.values() for s in p.slots]
+        atomic: set[str] = set()
+        entities: set[str] = set()
+        unstruct: set[str] = set()
+        for need in needs:
+            atomic |= need.atomic
+            entities |= need.entities
+            unstruct |= need.unstruct
+        return RoutingPlan(
+            keys=keys,
+            projection=Projection(
+                atomic=frozenset(atomic),
+                entity_keys=frozenset(entities),
+                unstruct_keys=frozenset(unstruct),
+            ),
+        )
+
+
+def _check_one_source_per_key(compiled_groups: list[tuple[AttributeGroup, CompiledGroup]]) -> None:
+    """Entities of one key name share rows, so every group must read the id the same way."""
+    sources: dict[str, Any] = {}
+    for group, _ in compiled_groups:
+        key = group.attribute_key
+        if sources.setdefault(key.name, key.source) != key.source:
+            raise DefinitionError(
+                f"attribute group {group.full_name}: attribute_key {key.name!r} reads its id "
+                "from a different property than another published group's"
+            )
+
+
+def _window(attribute: CompiledAttribute) -> Window:
+    return window_for(get_reducer(attribute.aggregation), attribute.period_ms)
+
+
+def _slot(sid: str, readers: list[tuple[int | None, CompiledAttribute, CompiledKey]]) -> Slot:
+    ttls = [ttl for ttl, _, _ in readers]
+    retention = None if None in ttls else max(t for t in ttls if t is not None)
+    attribute = readers[0][1]
+    return Slot(
+        id=sid,
+        attribute=attribute,
+        window=_window(attribute),
+        retention_ms=retention,
+        skips_none=get_reducer(attribute.aggregation).skips_none,
+    )
+
+
+def _with_resolved_key(group: AttributeGroup, known: Mapping[str, AttributeKey]) -> AttributeGroup:
+    key = group.attribute_key
+    if key.source is not None and key.property is not None:
+        return group
+    registered = known.get(key.name)
+    if registered is None:
+        if key.source is not None:
+            return group
+        raise DefinitionError(
+            f"attribute group {group.full_name}: attribute_key {key.name!r} is not registered"
+        )
+    return group.model_copy(update={"attribute_key": registered})
+
+
+def _ttl_ms(group: AttributeGroup, attribute: Any) -> int | None:
+    def ms(value: Any) -> int | None:
+        return None if value is None else duration_ms(value)
+
+    return effective_ttl(ms(attribute.ttl), ms(group.ttl), ms(group.attribute_key.ttl))

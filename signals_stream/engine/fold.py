@@ -1,0 +1,72 @@
+"""Apply events to an entity row: every slot of the key's program that accepts the event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from signals_stream.engine.catalog import KeyProgram
+from signals_stream.events import Event
+from signals_stream.state import EntityRow
+from signals_stream.windows import expired
+
+__all__ = ["FUTURE_TOLERANCE_MS", "fold_events", "prune_row"]
+
+# A rolling window is pruned relative to its newest bucket, so one event stamped far in the
+# future would wipe it. derived_tstamp already corrects device clocks; beyond this margin an
+# event is kept out of rolling windows (lifetime aggregations still see it).
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+
+
+def fold_events(
+    row: EntityRow, program: KeyProgram, events: Iterable[Event], now_ms: int
+) -> set[str]:
+    """Fold ``events`` into ``row`` in place.
+
+    A slot whose value outlived its retention starts again from an empty state (the old value
+    would read as expired anyway). Events are placed by their own event time, so their order
+    within the batch does not matter.
+
+    Returns:
+        The ids of the slots that changed.
+    """
+    changed: set[str] = set()
+    attrs = row.attrs
+    horizon_ms = now_ms + FUTURE_TOLERANCE_MS
+    for event in events:
+        event_time_ms = event.event_time_ms
+        event_id = event.event_id
+        from_future = event_time_ms > horizon_ms
+        for slot in program.slots:
+            attribute = slot.attribute
+            if from_future and attribute.period_ms is not None:
+                continue
+            if not attribute.accepts(event):
+                continue
+            value = attribute.value(event)
+            if value is None and slot.skips_none:
+                continue
+            entry = attrs.get(slot.id)
+            if entry is None or expired(entry[1], slot.retention_ms, now_ms):
+                state = slot.window.initial()
+            else:
+                state = entry[0]
+            attrs[slot.id] = [slot.window.add(state, value, event_time_ms, event_id), now_ms]
+            changed.add(slot.id)
+    return changed
+
+
+def prune_row(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
+    """Reclaim storage: drop slots no published definition reads and slots past retention.
+
+    Returns:
+        True when something was dropped.
+    """
+    live = {} if program is None else {slot.id: slot for slot in program.slots}
+    dead = [
+        sid
+        for sid, (_, updated_ms) in row.attrs.items()
+        if sid not in live or expired(updated_ms, live[sid].retention_ms, now_ms)
+    ]
+    for sid in dead:
+        del row.attrs[sid]
+    return bool(dead)

@@ -1,0 +1,112 @@
+"""End to end on a real broker: enriched lines in, dead letters and entity rows out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from signals_stream.topics import TopicSpec, ensure_topics
+
+from signals_stream.deadletter import original_bytes
+from tests.datafiles import DATA_DIR
+from tests.integration.workers import free_port, running_worker
+
+pytestmark = pytest.mark.integration
+
+MICRO = DATA_DIR / "kafka-live-viewer-profiles" / "micro.1.tsv"
+WIDEROW = DATA_DIR / "snowplow-rdb-loader" / "widerow-json.input-events.tsv"
+INVALID_TS = DATA_DIR / "snowplow-rdb-loader" / "invalidtimestamp.input-events.tsv"
+
+
+def _lines(path: Path) -> list[bytes]:
+    return [line for line in path.read_bytes().split(b"\n") if line]
+
+
+async def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topic, value=value, key=str(uuid.uuid4()).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[dict]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[dict] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                records.extend(orjson.loads(m.value) for m in messages)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
+    kafka_broker, tmp_path: Path
+) -> None:
+    app_id = f"it-{uuid.uuid4().hex[:8]}"
+    topics = {name: f"{app_id}-{name}" for name in ("in", "bad", "out")}
+    asyncio.run(
+        ensure_topics(
+            [kafka_broker.bootstrap],
+            [TopicSpec(name, 4) for name in topics.values()],
+        )
+    )
+    micro = _lines(MICRO)
+    widerow = _lines(WIDEROW)
+    malformed = [line for line in widerow if line.count(b"\t") != 130]
+    assert len(malformed) == 2
+    not_utf8 = micro[0].replace(b"page_view", b"page_\xffview", 1)
+    bad_inputs = [*malformed, *_lines(INVALID_TS), not_utf8, b"", b"{not json"]
+    env = {
+        "SIGNALS_BROKER": kafka_broker.url,
+        "SIGNALS_APP_ID": app_id,
+        "SIGNALS_INPUT_TOPIC": topics["in"],
+        "SIGNALS_BAD_EVENTS_TOPIC": topics["bad"],
+        "SIGNALS_INTERVENTIONS_TOPIC": topics["out"],
+        "SIGNALS_PARTITIONS": "4",
+        "SIGNALS_WEB_PORT": str(free_port()),
+        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
+    }
+    with running_worker(env, tmp_path / "worker.log") as worker:
+        asyncio.run(_produce(kafka_broker.bootstrap, topics["in"], [*micro, *bad_inputs]))
+        dead = asyncio.run(_consume(kafka_broker.bootstrap, topics["bad"], len(bad_inputs), 60))
+        assert len(dead) == len(bad_inputs), worker.log_tail()
+        reasons = sorted(record["reason"] for record in dead)
+        assert reasons.count("FieldNumberMismatch(130)") == 1
+        assert reasons.count("FieldNumberMismatch(129)") == 1
+        assert reasons.count("NotUtf8") == 1
+        assert sum(r.startswith("InvalidTimestamp(") for r in reasons) == len(_lines(INVALID_TS))
+        assert sorted(original_bytes(r) for r in dead) == sorted(bad_inputs)
+        assert all(r["source"]["topic"] == topics["in"] for r in dead)
+
+        # The 73 good micro events belong to one user and one session.
+        user = micro[0].split(b"\t")[15].decode()
+        session = micro[0].split(b"\t")[123].decode()
+        deadline = time.monotonic() + 60
+        body: dict = {}
+        while time.monotonic() < deadline:
+            status, raw = worker.get(f"/entities/domain_userid/{user}")
+            body = orjson.loads(raw) if raw else {}
+            if status == 200 and body.get("events") == len(micro):
+                break
+            time.sleep(0.5)
+        assert body.get("events") == len(micro), (body, worker.log_tail())
+        status, raw = worker.get(f"/entities/domain_sessionid/{session}")
+        assert status == 200 and orjson.loads(raw)["events"] == len(micro)
+        status, raw = worker.get("/entities/domain_userid/nobody-has-this-id")
+        assert status == 404 and orjson.loads(raw)["error"] == "not_found"

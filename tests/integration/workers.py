@@ -1,0 +1,99 @@
+"""Run real ``signals-stream worker`` processes for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["FAST_GROUP_TIMEOUTS", "Worker", "free_port", "running_worker"]
+
+# Tests run one or two local workers: a short session lets a restarted worker rejoin quickly.
+FAST_GROUP_TIMEOUTS = {
+    "SIGNALS_BROKER_SESSION_TIMEOUT_S": "6",
+    "SIGNALS_BROKER_REBALANCE_TIMEOUT_S": "6",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Worker:
+    """A worker subprocess in its own session, stopped by its own pid."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.web_port = int(env["SIGNALS_WEB_PORT"])
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "signals_stream.cli", "worker"],
+            env={**os.environ, **FAST_GROUP_TIMEOUTS, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def wait_healthy(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"worker exited ({self.process.returncode}):\n{self.log_tail()}"
+                )
+            with contextlib.suppress(OSError):
+                if self.get("/healthz", timeout=2)[0] == 200:
+                    return
+            time.sleep(0.3)
+        raise AssertionError(f"worker not healthy after {timeout_s}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no clean shutdown."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._log.close()
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def running_worker(env: dict[str, str], log_path: Path) -> Iterator[Worker]:
+    worker = Worker(env, log_path)
+    try:
+        worker.wait_healthy()
+        yield worker
+    finally:
+        worker.stop()
