@@ -1,19 +1,19 @@
-"""Entity agent: folds re-keyed events into the entity's state row, exactly once in effect."""
+"""Entity agent: folds re-keyed events into entity state rows, exactly once in effect."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from agents.ingest import ingest_stats
-from signals_stream.app import app, entity_events_topic
-from signals_stream.engine import fold_events, prune_row
-from signals_stream.events import Event
+from signals_stream.app import app, entity_events_topic, settings
+from signals_stream.engine import apply_record
 from signals_stream.live import current_catalog
 from signals_stream.routing import decode_envelope, entity_row_key
-from signals_stream.state import decode_row, encode_row
+from signals_stream.state import EntityRow, decode_row, encode_row
+from tables.current_event import as_current_event
 from tables.entity_state import entity_state
 
 __all__ = ["entities"]
@@ -23,25 +23,34 @@ logger = logging.getLogger(__name__)
 
 @app.agent(entity_events_topic, name="entities", concurrency=1)
 async def entities(stream: StreamT[bytes]) -> None:
-    """One table read and one write per record. A record at or below the offset stored in the
-    row (same changelog record as the values) is a replay: its events are not applied again."""
-    async for event in stream.events():
+    """Per batch: one table read and at most one write per entity row.
+
+    An event at or below the input offset stored in its row for its input partition (same
+    changelog record as the values) is a replay and is not applied again; the row is still
+    written once, so a changelog that lagged the local store at a crash catches up.
+    """
+    async for batch in stream.take_events(
+        settings.agent_batch_size, within=settings.agent_batch_within_ms / 1000
+    ):
+        apply_batch(batch)
+
+
+def apply_batch(batch: list[EventT]) -> None:
+    catalog = current_catalog()
+    now_ms = int(time.time() * 1000)
+    rows: dict[bytes, tuple[EntityRow, EventT]] = {}
+    for event in batch:
         message = event.message
-        key_name, projections = decode_envelope(message.value)
+        key_name, sourced = decode_envelope(message.value)
         row_key = entity_row_key(key_name, message.key)
-        raw = entity_state.get(row_key)
-        row = decode_row(raw)
-        if row.already_applied(message.topic, message.offset):
-            # A replay after a crash. The local row may be ahead of its changelog (killed before
-            # the send was flushed): write it again so the changelog catches up.
-            ingest_stats.replays_skipped += 1
-            entity_state[row_key] = raw
-            continue
-        now_ms = int(time.time() * 1000)
-        events = [Event.from_projection(p) for p in projections]
-        program = current_catalog().programs.get(key_name)
-        if program is not None:
-            fold_events(row, program, events, now_ms)
-        prune_row(row, program, now_ms)
-        row.record_applied(events, topic=message.topic, offset=message.offset, now_ms=now_ms)
-        entity_state[row_key] = encode_row(row)
+        cached = rows.get(row_key)
+        if cached is None:
+            with as_current_event(event):
+                row = decode_row(entity_state.get(row_key))
+        else:
+            row = cached[0]
+        ingest_stats.replays_skipped += apply_record(row, catalog, key_name, sourced, now_ms=now_ms)
+        rows[row_key] = (row, event)
+    for row_key, (row, event) in rows.items():
+        with as_current_event(event):
+            entity_state[row_key] = encode_row(row)

@@ -45,6 +45,7 @@ def make_app(settings: Settings) -> faust.App:
         broker_max_poll_records=settings.broker_max_poll_records,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
         producer_linger=settings.producer_linger_ms / 1000,
+        producer_max_batch_size=settings.producer_max_batch_size,
         table_standby_replicas=settings.table_standby_replicas,
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,

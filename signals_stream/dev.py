@@ -111,7 +111,7 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
         if worker is not None:
             _stop_process(worker)
         if broker is not None:
-            await broker.astop()
+            broker.stop()
         if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -262,6 +262,7 @@ class Projection:
         entity_keys: shred keys of the entities to keep.
         unstruct_keys: shred keys of self-describing events whose data to keep.
         all_fields: keep everything.
+        atomic_fields: derived: ``(canonical name, TSV index)`` of ``atomic``, by index.
 
     Raises:
         ValueError: for an unknown atomic field name.

@@ -51,8 +51,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Deepest nesting accepted in a JSON field (or a JSON-form record).
-MAX_DEPTH = 128
+#: Deepest nesting accepted in a JSON field (or a JSON-form record). orjson encodes up to
+#: about 254 levels; a projection adds at most one level to the field's own nesting.
+MAX_DEPTH = 200
 
 _IGLU_RE = re.compile(
     r"iglu:([a-zA-Z0-9_.\-]+)/([a-zA-Z0-9_\-]+)/[a-zA-Z0-9_\-]+"
@@ -188,15 +189,15 @@ def check_depth(field: str, text: str | bytes, value: Any) -> None:
         brackets = text.count(b"{") + text.count(b"[")
     if brackets <= MAX_DEPTH:
         return
+    if type(value) not in (dict, list):
+        return
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise BadEvent(f"InvalidJson({field})", f"nested deeper than {MAX_DEPTH} levels")
-        if type(node) is dict:
-            stack.extend((child, depth + 1) for child in node.values())
-        elif type(node) is list:
-            stack.extend((child, depth + 1) for child in node)
+        children = node.values() if type(node) is dict else node
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
 
 
 # Wrapper URIs already accepted (1-0-0, 1-0-1, ...): a set lookup instead of a parse.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -43,61 +43,46 @@ _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _EVENT_ID = FIELD_INDEX["event_id"]
 _COLLECTOR = FIELD_INDEX["collector_tstamp"]
 _DERIVED = FIELD_INDEX["derived_tstamp"]
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_DAY_MS = 86_400_000
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
+_fromisoformat = datetime.fromisoformat
+
+# The regular expressions check shapes; fromisoformat then checks the calendar and the clock
+# (year >= 1, month, day, Feb 29, hour, minute, second), which costs less than encoding the
+# ranges in the patterns. The fast int and float shapes are bounded (9 digits, 2-digit
+# exponents) so that a match is always in range; longer values, rare, take the slow path.
+_TS = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,9})?Z?"
+_INT_FAST = r"-?\d{1,9}"
+_FLOAT_FAST = r"-?(?:\d{1,30}(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,2})?"
+
+
+def _tab_separated(shape: str) -> re.Pattern[str]:
+    return re.compile(f"{shape}(?:\t{shape})*", re.ASCII)
+
+
+_TS_RE = re.compile(_TS, re.ASCII)
+_INT_RE = re.compile(r"-?\d+", re.ASCII)
+_FLOAT_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII
+)
+_INTS_RE = _tab_separated(_INT_FAST)
+_FLOATS_RE = _tab_separated(_FLOAT_FAST)
+_TSTAMPS_RE = _tab_separated(_TS)
+_BOOL_TEXTS = frozenset(("", "0", "1"))
 
 
 def _indexes(kind: FieldType) -> tuple[int, ...]:
     return tuple(i for i, t in enumerate(FIELD_TYPES) if t is kind)
 
 
-_INT_FIELDS = _indexes(FieldType.INT)
-_TSTAMP_FIELDS = _indexes(FieldType.TSTAMP)
-
-# Shapes are checked on "masks": the text with every ASCII digit (or hex digit) replaced by
-# "0", looked up in a set of allowed masks. Translating and looking up run in C, and one
-# translate covers all the int and timestamp fields joined, so the common case costs a few
-# C calls instead of a regular expression per field. The int masks stop at 9 digits (always
-# 32-bit); longer values, rare, take the per-field slow path.
-_DIGITS_TO_0 = str.maketrans("123456789", "0" * 9)
-_HEX_TO_0 = str.maketrans("123456789abcdefABCDEF", "0" * 21)
-_UUID_MASK = "00000000-0000-0000-0000-000000000000"
-_FRACTIONS = ("", *("." + "0" * n for n in range(1, 10)))
-_TSTAMP_MASKS = frozenset(
-    f"0000-00-00{sep}00:00:00{fraction}{utc}"
-    for sep in " T"
-    for fraction in _FRACTIONS
-    for utc in ("", "Z")
-)
-_INT_MASKS = frozenset(
-    ("", *("0" * n for n in range(1, 10)), *("-" + "0" * n for n in range(1, 10)))
-)
-_INT_AND_TSTAMP_MASKS = (_INT_MASKS,) * len(_INT_FIELDS) + (_TSTAMP_MASKS | {""},) * len(
-    _TSTAMP_FIELDS
-)
-_BOOL_TEXTS = frozenset(("", "0", "1"))
-# Calendar and clock: a valid mask has digits where these look; the tables hold the valid ones.
-_HOUR_MS = {f"{h:02d}": h * 3_600_000 for h in range(24)}
-_MINUTE_MS = {f"{m:02d}": m * 60_000 for m in range(60)}
-_SECOND_MS = {f"{s:02d}": s * 1000 for s in range(60)}
-# Milliseconds of text[19:23]: "", "Z", ".d", ".dd", ".ddd" (sub-ms digits cut off), ".dZ"...
-_FRACTION_MS = {"": 0, "Z": 0} | {
-    f".{ms:03d}"[: 1 + n] + utc: int(f"{ms:03d}"[:n].ljust(3, "0"))
-    for n in (1, 2, 3)
-    for ms in range(1000)
-    for utc in (("", "Z") if n < 3 else ("",))
-}
-_DAYS: dict[str, int] = {}  # "YYYY-MM-DD" -> epoch ms of its midnight; valid dates only
-
-_FLOAT_FAST = r"-?(?:[0-9]{1,30}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,2})?"
-_FLOATS_RE = re.compile(f"{_FLOAT_FAST}(?:\t{_FLOAT_FAST})*", re.ASCII)
-_INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
-_FLOAT_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
-
-_ints_and_tstamps = itemgetter(*_INT_FIELDS, *_TSTAMP_FIELDS)
+_ints = itemgetter(*_indexes(FieldType.INT))
 _floats = itemgetter(*_indexes(FieldType.FLOAT))
 _bools = itemgetter(*_indexes(FieldType.BOOL))
-_other_tstamps = itemgetter(*(i for i in _TSTAMP_FIELDS if i not in (_COLLECTOR, _DERIVED)))
+_tstamps = itemgetter(*_indexes(FieldType.TSTAMP))
+_other_tstamps = itemgetter(
+    *(i for i in _indexes(FieldType.TSTAMP) if i not in (_COLLECTOR, _DERIVED))
+)
 # The slow path checks these, in this order, to name the first bad field.
 _CHECKED = (_EVENT_ID, _COLLECTOR) + tuple(
     i for i, t in enumerate(FIELD_TYPES) if t not in (FieldType.STRING, FieldType.JSON)
@@ -108,7 +93,9 @@ def validate_row(fields: list[str]) -> tuple[int, int]:
     """Check the atomic fields of one event (131 TSV texts) and reject it if any is unusable.
 
     Every typed field must hold a valid value or be empty; ``event_id`` and
-    ``collector_tstamp`` must be present.
+    ``collector_tstamp`` must be present. The common case costs one regular expression per
+    type over the non-empty values joined by tabs (no value can hold a tab), and one
+    ``fromisoformat`` per timestamp.
 
     Args:
         fields: the 131 field texts in TSV order.
@@ -122,44 +109,36 @@ def validate_row(fields: list[str]) -> tuple[int, int]:
             ``InvalidTimestamp(<field>)`` for the first bad field (event_id and
             collector_tstamp first, then TSV order).
     """
-    masks = "\t".join(_ints_and_tstamps(fields)).translate(_DIGITS_TO_0).split("\t")
     if not (
-        fields[_EVENT_ID].translate(_HEX_TO_0) == _UUID_MASK
+        _UUID_RE.fullmatch(fields[_EVENT_ID])
         and fields[_COLLECTOR]
-        and all(map(frozenset.__contains__, _INT_AND_TSTAMP_MASKS, masks))
+        and _TSTAMPS_RE.fullmatch("\t".join(filter(None, _tstamps(fields))))
+        and (not any(ints := _ints(fields)) or _INTS_RE.fullmatch("\t".join(filter(None, ints))))
+        and (
+            not any(floats := _floats(fields))
+            or _FLOATS_RE.fullmatch("\t".join(filter(None, floats)))
+        )
         and _BOOL_TEXTS.issuperset(_bools(fields))
-        and (not any(floats := _floats(fields)) or _FLOATS_RE.fullmatch("\t".join(floats)))
     ):
         _check_each(fields)  # raises unless only a fast-path bound was exceeded
     try:
-        collector_ms = _tstamp_ms(fields[_COLLECTOR])
+        collector = _fromisoformat(fields[_COLLECTOR])
         derived = fields[_DERIVED]
-        event_ms = _tstamp_ms(derived) if derived else collector_ms
+        event_time = _fromisoformat(derived) if derived else collector
         for text in _other_tstamps(fields):
             if text:
-                _tstamp_ms(text)
-    except (KeyError, ValueError):
+                _fromisoformat(text)
+    except ValueError:
         _check_each(fields)
         raise  # pragma: no cover - _check_each raised
-    return collector_ms, event_ms
+    collector_ms = _epoch_ms(collector)
+    return collector_ms, collector_ms if event_time is collector else _epoch_ms(event_time)
 
 
-def _tstamp_ms(text: str) -> int:
-    """Epoch ms of a timestamp whose mask is valid; KeyError/ValueError if not a real time."""
-    days = _DAYS.get(text[:10])
-    if days is None:
-        day = date(int(text[:4]), int(text[5:7]), int(text[8:10]))  # ValueError: not a date
-        days = (day.toordinal() - _EPOCH_ORDINAL) * _DAY_MS
-        if len(_DAYS) >= 10_000:  # bounded against junk
-            _DAYS.clear()
-        _DAYS[text[:10]] = days
-    return (
-        days
-        + _HOUR_MS[text[11:13]]
-        + _MINUTE_MS[text[14:16]]
-        + _SECOND_MS[text[17:19]]
-        + _FRACTION_MS[text[19:23]]
-    )
+def _epoch_ms(moment: datetime) -> int:
+    # A trailing Z makes fromisoformat return an aware datetime; the epoch must match.
+    delta = moment - (_EPOCH if moment.tzinfo is None else _EPOCH_UTC)
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
 def _check_each(fields: list[str]) -> None:
@@ -181,11 +160,11 @@ def _check_each(fields: list[str]) -> None:
 def _valid(index: int, value: str) -> bool:
     kind = FIELD_TYPES[index]
     if kind is FieldType.TSTAMP:
-        if value.translate(_DIGITS_TO_0) not in _TSTAMP_MASKS:
+        if _TS_RE.fullmatch(value) is None:
             return False
         try:
-            _tstamp_ms(value)
-        except (KeyError, ValueError):
+            _fromisoformat(value)
+        except ValueError:
             return False
         return True
     if kind is FieldType.INT:
@@ -199,7 +178,7 @@ def _valid(index: int, value: str) -> bool:
         return _FLOAT_RE.fullmatch(value) is not None and math.isfinite(float(value))
     if kind is FieldType.BOOL:
         return value in ("0", "1")
-    return value.translate(_HEX_TO_0) == _UUID_MASK  # event_id, the one checked string
+    return _UUID_RE.fullmatch(value) is not None  # event_id, the one checked string
 
 
 def _show(value: Any) -> str:
@@ -208,7 +187,7 @@ def _show(value: Any) -> str:
 
 
 def _to_datetime(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
+    moment = _fromisoformat(text)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

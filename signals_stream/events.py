@@ -5,7 +5,8 @@ produce (lossy "shredded" keys, or ``contexts`` / ``unstruct_event`` as self-des
 :func:`parse_record` tells them apart by the first non-space byte (``{`` means JSON).
 
 **Good or bad is decided at parse time; typed values are built lazily.** Parsing splits the
-line, validates every typed atomic field with one regular expression, decodes and validates the
+line, validates every typed atomic field (one regular expression per type over the non-empty
+values, see :func:`~signals_stream.enriched_types.validate_row`), decodes and validates the
 three JSON fields and groups their entities by shred key. Reading a value
 (:meth:`Event.atomic`) converts its text then and caches it.
 

@@ -4,11 +4,13 @@ Enrich keys records by a random UUID, so events of one user are spread over ever
 Before any per-entity state is touched, each event is forwarded once per attribute key it
 carries, keyed by the raw bytes of the entity id. The record value is an *envelope*::
 
-    <key name> LF <projection> [LF <projection> ...]
+    <key name> LF <partition> SP <offset> SP <projection> [LF <partition> SP <offset> SP ...]
 
 where each projection is the compact orjson form of the event (``Event.project``) holding only
-what the published definitions need. orjson never emits a raw LF, so LF is a safe separator, and
-one envelope can carry several events of the same entity (folded per poll, one table write).
+what the published definitions need, tagged with the input partition and offset it was read
+from: that source position is what makes applying it idempotent, however often the ingest and
+entity stages are re-run after a crash. orjson never emits a raw LF, so LF is a safe separator,
+and one envelope carries the events of one entity from one batch (one table write).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ __all__ = [
     "BUILTIN_KEYS",
     "KeyRoute",
     "RoutingPlan",
+    "SourcedProjection",
     "builtin_key",
     "decode_envelope",
     "encode_envelope",
+    "entity_projections",
     "entity_row_key",
     "route_event",
     "split_row_key",
@@ -57,13 +61,13 @@ def builtin_key(name: str) -> KeyRoute:
     return KeyRoute(name=name, value_of=lambda event: event.atomic(name))
 
 
-def route_event(event: Event, plan: RoutingPlan) -> list[tuple[bytes, bytes]]:
-    """Return ``(entity id, envelope)`` for every key of ``plan`` that has a value on ``event``.
+def entity_projections(event: Event, plan: RoutingPlan) -> list[tuple[str, bytes, bytes]]:
+    """``(key name, entity id, projection)`` for every key of ``plan`` with a value on ``event``.
 
     Events without a value for a key are not forwarded for it (an anonymous event has no
     ``user_id`` entity). The projection is computed once and shared by every key.
     """
-    routed: list[tuple[bytes, bytes]] = []
+    routed: list[tuple[str, bytes, bytes]] = []
     projected: bytes | None = None
     for key in plan.keys:
         value = key.value_of(event)
@@ -74,15 +78,30 @@ def route_event(event: Event, plan: RoutingPlan) -> list[tuple[bytes, bytes]]:
             continue
         if projected is None:
             projected = event.project(plan.projection)
-        routed.append((entity_id, encode_envelope(key.name, (projected,))))
+        routed.append((key.name, entity_id, projected))
     return routed
 
 
-def encode_envelope(key_name: str, projections: Sequence[bytes]) -> bytes:
-    return b"\n".join((key_name.encode(), *projections))
+def route_event(
+    event: Event, plan: RoutingPlan, *, partition: int, offset: int
+) -> list[tuple[bytes, bytes]]:
+    """``(entity id, envelope)`` records for one event read at ``partition``/``offset``."""
+    return [
+        (entity_id, encode_envelope(name, [(partition, offset, projected)]))
+        for name, entity_id, projected in entity_projections(event, plan)
+    ]
 
 
-def decode_envelope(raw: bytes) -> tuple[str, list[bytes]]:
+SourcedProjection = tuple[int, int, bytes]  # (input partition, input offset, projection)
+
+
+def encode_envelope(key_name: str, events: Sequence[SourcedProjection]) -> bytes:
+    return b"\n".join(
+        [key_name.encode(), *(b"%d %d %s" % (p, o, projection) for p, o, projection in events)]
+    )
+
+
+def decode_envelope(raw: bytes) -> tuple[str, list[SourcedProjection]]:
     """Inverse of :func:`encode_envelope`.
 
     Raises:
@@ -91,7 +110,11 @@ def decode_envelope(raw: bytes) -> tuple[str, list[bytes]]:
     head, sep, rest = raw.partition(b"\n")
     if not sep or not head:
         raise ValueError("not an entity envelope")
-    return head.decode(), rest.split(b"\n")
+    events = []
+    for line in rest.split(b"\n"):
+        partition, offset, projection = line.split(b" ", 2)
+        events.append((int(partition), int(offset), projection))
+    return head.decode(), events
 
 
 def entity_row_key(key_name: str, entity_id: bytes) -> bytes:

@@ -94,6 +94,27 @@ class Settings(BaseSettings):
     table_standby_replicas: int = Field(
         0, ge=0, description="Standby replicas of each table partition."
     )
+    broker_session_timeout_s: float = Field(
+        60.0,
+        gt=1,
+        le=3600,
+        description="Consumer session timeout: how long a dead worker holds partitions.",
+    )
+    broker_rebalance_timeout_s: float = Field(
+        60.0, gt=1, le=3600, description="How long members get to rejoin a rebalance."
+    )
+    producer_max_batch_size: int = Field(
+        64 * 1024, ge=1, description="Max bytes of one produce batch per partition."
+    )
+    agent_batch_size: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Records an agent folds per step (one write per entity).",
+    )
+    agent_batch_within_ms: int = Field(
+        20, ge=1, le=10_000, description="How long an agent waits to fill a batch (added latency)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("broker")

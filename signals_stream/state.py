@@ -7,14 +7,19 @@ Stored as the value of the entity-state table (RocksDB + compacted changelog), k
      "n": 17,                      events applied
      "first_ms": ..., "last_ms": ...,   smallest / largest event time applied (epoch ms)
      "updated_ms": ...,            wall clock of the last update (for TTL sweeps)
-     "off": {"<topic>": 4711},     last applied offset per source topic
+     "off": {"<partition>": 4711}, last applied input offset per input partition
      "a": {"<slot id>": [state, updated_ms]}}   attribute states (engine.catalog.Slot)
 
-``off`` makes updates idempotent under at-least-once delivery: the row and the offset travel in
-the same changelog record, so after a crash a replayed record at or below ``off`` is skipped and
-nothing is counted twice. A slot id is the attribute's definition hash plus its stored layout
-version, so identical definitions share a state; ``updated_ms`` is the wall clock of the slot's
-last update, against which TTLs are measured.
+``off`` makes updates idempotent under at-least-once delivery: every event carries the input
+partition and offset it was read from (``routing``), the row and its offsets travel in the same
+changelog record, and an event at or below ``off`` for its partition is skipped -- whether the
+input was re-read by the ingest agent or the entity-events topic by the entity agent after a
+crash, nothing is counted twice. Events of one input partition reach an entity in input order.
+Changing the input topic needs a new app id (fresh state), since offsets are per partition.
+
+A slot id is the attribute's definition hash plus its stored layout version, so identical
+definitions share a state; a slot's ``updated_ms`` is the wall clock of its last update,
+against which TTLs are measured.
 """
 
 from __future__ import annotations
@@ -45,19 +50,19 @@ class EntityRow:
         self.offsets: dict[str, int] = {}
         self.attrs: dict[str, list[Any]] = {}
 
-    def already_applied(self, topic: str, offset: int) -> bool:
-        return offset <= self.offsets.get(topic, -1)
+    def already_applied(self, partition: int, offset: int) -> bool:
+        return offset <= self.offsets.get(str(partition), -1)
 
-    def record_applied(
-        self, events: Iterable[Event], *, topic: str, offset: int, now_ms: int
-    ) -> None:
-        """Count the events of one source record and remember its offset."""
+    def mark_applied(self, partition: int, offset: int) -> None:
+        self.offsets[str(partition)] = offset
+
+    def record_events(self, events: Iterable[Event], *, now_ms: int) -> None:
+        """Count applied events and track their event-time span."""
         for event in events:
             self.events += 1
             t = event.event_time_ms
             self.first_ms = t if self.first_ms is None else min(self.first_ms, t)
             self.last_ms = t if self.last_ms is None else max(self.last_ms, t)
-        self.offsets[topic] = offset
         self.updated_ms = now_ms
 
     def to_json(self) -> dict[str, object]:

@@ -493,9 +493,9 @@ def sdj(schema: str, data: Any) -> str:
         ("unstruct_event", sdj(UNSTRUCT, None), "InvalidJson(unstruct_event)"),
         ("unstruct_event", sdj(CONTEXTS.format(1), WEB_PAGE_SDJ), "InvalidSchema(unstruct_event)"),
         ("derived_contexts", "nope", "InvalidJson(derived_contexts)"),
-        ("contexts", "[" * 129 + "]" * 129, "InvalidJson(contexts)"),
+        ("contexts", "[" * 201 + "]" * 201, "InvalidJson(contexts)"),
         ("contexts", sdj(CONTEXTS.format(1), [{"schema": WEB_PAGE_SDJ["schema"],
-                                               "data": {"a": [[[[[[[[[[]]]]]]]]]] * 13}}]),
+                                               "data": {"a": [[[[[[[[[[]]]]]]]]]] * 25}}]),
          "ok"),
     ],
 )  # fmt: skip
@@ -514,8 +514,9 @@ def test_json_nested_too_deep_is_rejected_and_the_limit_is_encodable() -> None:
             data = {"a": data}
         return sdj(CONTEXTS.format(1), [{"schema": WEB_PAGE_SDJ["schema"], "data": data}])
 
-    assert reason(edit(PAGE_VIEW, contexts=nested(130))) == "InvalidJson(contexts)"
-    event = parse_record(edit(PAGE_VIEW, contexts=nested(120)))
+    # wrapper, list, entity, then the entity data's own levels
+    assert reason(edit(PAGE_VIEW, contexts=nested(197))) == "InvalidJson(contexts)"
+    event = parse_record(edit(PAGE_VIEW, contexts=nested(196)))
     assert Event.from_projection(event.project(Projection(all_fields=True))).entities(WEB_PAGE)
     orjson.dumps(event.to_shredded_json())
 

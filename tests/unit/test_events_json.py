@@ -168,7 +168,7 @@ def page_view_doc(**changes: Any) -> bytes:
          "InvalidSchema(contexts)"),
         (page_view_doc(unstruct_event="{"), "InvalidJson(unstruct_event)"),
         (page_view_doc(derived_contexts=[]), "InvalidJson(derived_contexts)"),
-        (b'{"a":' * 200 + b"1" + b"}" * 200, "InvalidJson(record)"),
+        (b'{"a":' * 201 + b"1" + b"}" * 201, "InvalidJson(record)"),
     ],
 )  # fmt: skip
 def test_json_failures(raw: bytes, expected: str) -> None:

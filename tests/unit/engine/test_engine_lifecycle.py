@@ -29,7 +29,6 @@ from tests.unit.engine.groups import (
     build_catalog,
 )
 from tests.unit.engine.workload import (
-    ENTITY_TOPIC,
     READ_MS,
     T0_MS,
     Replay,
@@ -136,7 +135,7 @@ def test_crash_and_redelivery_from_an_older_offset_is_exactly_once() -> None:
     crashed = Replay(catalog)
     crashed.apply(records[:1200], T0_MS)
     # The committed offset lagged: everything from 700 on comes again after the restart.
-    crashed.apply(records[700:], T0_MS, first_offset=700)
+    crashed.apply(records[700:], T0_MS)
     assert crashed.skipped == 500
     assert crashed.store == baseline().store
 
@@ -145,14 +144,14 @@ def test_without_the_offset_guard_a_replayed_record_would_count_twice() -> None:
     """Why ``already_applied`` matters: folding the same event again is not idempotent."""
     run = baseline()
     records = route_lines(ecommerce_lines(), run.catalog)
-    offset, entity_id, projections = next(
-        (i, entity_id, projections)
-        for i, (entity_id, envelope) in enumerate(records)
-        for key_name, projections in [decode_envelope(envelope)]
-        if key_name == "domain_userid" and b'"ecommerce.tracking"' in projections[0]
+    partition, offset, entity_id, projections = next(
+        (sourced[0][0], sourced[0][1], entity_id, [p for _, _, p in sourced])
+        for entity_id, envelope in records
+        for key_name, sourced in [decode_envelope(envelope)]
+        if key_name == "domain_userid" and b'"ecommerce.tracking"' in sourced[0][2]
     )
     row = run.row("domain_userid", entity_id.decode())
-    assert row is not None and row.already_applied(ENTITY_TOPIC, offset)
+    assert row is not None and row.already_applied(partition, offset)
     shopper = run.catalog.group("shopper", 1)
     before = read_group(row, shopper, READ_MS)
     events = [Event.from_projection(p) for p in projections]
@@ -273,10 +272,11 @@ def test_an_update_after_the_ttl_starts_from_an_empty_state() -> None:
     catalog = baseline().catalog
     lines = ecommerce_lines()
     half = len(lines) // 2
-    first, second = route_lines(lines[:half], catalog), route_lines(lines[half:], catalog)
+    first = route_lines(lines[:half], catalog)
+    second = route_lines(lines[half:], catalog, first_offset=half)
     run = Replay(catalog)
     run.apply(first, T0_MS)
-    run.apply(second, T0_MS + 7 * _HOUR, first_offset=len(first))
+    run.apply(second, T0_MS + 7 * _HOUR)
     read_at = T0_MS + 7 * _HOUR + _MIN
     changes = ("add_to_cart", "remove_from_cart")
     straddling = 0

@@ -4,9 +4,9 @@ Two halves that never share code:
 
 * :func:`replay` runs the converted TSV lines exactly as the ingest and entity agents do:
   ``parse_tsv`` -> ``route_event`` (the catalog's routing plan) -> one entity-events record
-  per (entity, event) -> ``decode_envelope`` -> ``Event.from_projection`` -> ``fold_events`` /
-  ``prune_row`` / ``record_applied``, with the row encoded and decoded between records as the
-  RocksDB table does, and ``already_applied`` guarding each record by its offset.
+  per (entity, event) -> ``decode_envelope`` -> ``apply_record`` (projection, ``fold_events``,
+  ``prune_row``), with the row encoded and decoded between records as the RocksDB table does,
+  and each event guarded by the input offset it carries.
 * :func:`seed_facts` reads the same CSV with ``csv`` and ``json`` only, so expectations built on
   it are computed independently of the converter, the parser and the engine.
 """
@@ -20,15 +20,14 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from signals_stream.engine import Catalog, fold_events, prune_row, read_group
-from signals_stream.events import Event, parse_tsv
+from signals_stream.engine import Catalog, apply_record, read_group
+from signals_stream.events import parse_tsv
 from signals_stream.routing import decode_envelope, entity_row_key, route_event
 from signals_stream.state import EntityRow, decode_row, encode_row
 from tests.dbt_seeds import ECOMMERCE_SEED, seed_rows, seed_tsv
 from tests.unit.engine.groups import build_catalog
 
 __all__ = [
-    "ENTITY_TOPIC",
     "READ_MS",
     "T0_MS",
     "Replay",
@@ -41,7 +40,6 @@ __all__ = [
     "seed_facts",
 ]
 
-ENTITY_TOPIC = "signals-entity-events"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -63,12 +61,15 @@ def ecommerce_lines() -> tuple[str, ...]:
     return seed_tsv(ECOMMERCE_SEED)
 
 
-def route_lines(lines: Iterable[str], catalog: Catalog) -> list[tuple[bytes, bytes]]:
+def route_lines(
+    lines: Iterable[str], catalog: Catalog, *, first_offset: int = 0
+) -> list[tuple[bytes, bytes]]:
     """What the ingest agent produces: ``(entity id, envelope)`` records, in line order."""
     plan = catalog.routing_plan()
     records: list[tuple[bytes, bytes]] = []
-    for line in lines:
-        records.extend(route_event(parse_tsv(line), plan))
+    # One input partition: the line number is the input offset each event carries.
+    for offset, line in enumerate(lines, first_offset):
+        records.extend(route_event(parse_tsv(line), plan, partition=0, offset=offset))
     return records
 
 
@@ -88,31 +89,24 @@ class Replay:
     applied: int = 0
     skipped: int = 0
 
-    def apply(
-        self, records: Sequence[tuple[bytes, bytes]], now_ms: int, *, first_offset: int = 0
-    ) -> None:
-        """Apply entity-events records as the entity agent does, offsets from ``first_offset``.
+    def apply(self, records: Sequence[tuple[bytes, bytes]], now_ms: int) -> None:
+        """Apply entity-events records as the entity agent does (``apply_record``).
 
         Args:
-            records: ``(entity id, envelope)`` pairs, one partition's log in order.
+            records: ``(entity id, envelope)`` pairs, in log order; each event carries its input
+                partition and offset, which make re-applying it a no-op.
             now_ms: the wall clock of the processing (one backfill instant).
-            first_offset: the offset of ``records[0]`` in that partition.
         """
-        for offset, (entity_id, envelope) in enumerate(records, first_offset):
-            key_name, projections = decode_envelope(envelope)
+        for entity_id, envelope in records:
+            key_name, sourced = decode_envelope(envelope)
             row_key = entity_row_key(key_name, entity_id)
             row = decode_row(self.store.get(row_key))
-            if row.already_applied(ENTITY_TOPIC, offset):
-                self.skipped += 1
-                continue
-            events = [Event.from_projection(p) for p in projections]
-            program = self.catalog.programs.get(key_name)
-            if program is not None:
-                fold_events(row, program, events, now_ms)
-            prune_row(row, program, now_ms)
-            row.record_applied(events, topic=ENTITY_TOPIC, offset=offset, now_ms=now_ms)
+            replays = apply_record(row, self.catalog, key_name, sourced, now_ms=now_ms)
             self.store[row_key] = encode_row(row)
-            self.applied += 1
+            if replays == len(sourced):
+                self.skipped += 1
+            else:
+                self.applied += 1
 
     def copy(self) -> Replay:
         """An independent copy (rows are immutable bytes, so a shallow copy suffices)."""
