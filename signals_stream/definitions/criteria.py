@@ -19,6 +19,7 @@ from pydantic import model_validator
 from signals_stream.definitions._base import DefinitionModel
 from signals_stream.definitions.evaluate import EventView, as_datetime, as_text, compile_property
 from signals_stream.definitions.properties import Property
+from signals_stream.patterns.like import like_predicate
 
 __all__ = [
     "OPERATORS",
@@ -30,6 +31,7 @@ __all__ = [
     "compile_criteria",
     "compile_criterion",
     "like_to_regex",
+    "value_predicate",
 ]
 
 CriterionOperator = Literal["=", "!=", "<", ">", "<=", ">=", "like", "in", "is null", "is not null"]
@@ -171,7 +173,7 @@ def _equals(comparand: _Comparand | tuple[Any, ...]) -> Callable[[Any], bool]:
     return eq
 
 
-def _test(op: str, value: CriterionValue) -> Callable[[Any], bool]:
+def value_predicate(op: str, value: CriterionValue) -> Callable[[Any], bool]:
     """``test(actual) -> bool`` for a non-null actual value."""
     if op == "=":
         return _equals(value if isinstance(value, tuple) else _Comparand(value))  # type: ignore[arg-type]
@@ -179,8 +181,9 @@ def _test(op: str, value: CriterionValue) -> Callable[[Any], bool]:
         eq = _equals(value if isinstance(value, tuple) else _Comparand(value))  # type: ignore[arg-type]
         return lambda actual: not eq(actual)
     if op == "like":
-        match = like_to_regex(str(value)).fullmatch
-        return lambda actual: match(as_text(actual)) is not None
+        # Linear time: a backtracking regex here would let a visitor's URL stall the stream.
+        matches = like_predicate(str(value))
+        return lambda actual: matches(as_text(actual))
     if op == "in":
         tests = tuple(_equals(_Comparand(item)) for item in value)  # type: ignore[union-attr]
         strings = frozenset(item for item in value if isinstance(item, str))  # type: ignore[union-attr]
@@ -213,7 +216,7 @@ def compile_criterion(criterion: Criterion) -> Predicate:
         return lambda event: get(event) is None
     if criterion.operator == "is not null":
         return lambda event: get(event) is not None
-    test = _test(criterion.operator, criterion.value)
+    test = value_predicate(criterion.operator, criterion.value)
 
     def predicate(event: EventView) -> bool:
         actual = get(event)

@@ -33,7 +33,7 @@ from signals_stream.interventions.matcher import (
     resolve_attribute,
     resolve_rule,
 )
-from signals_stream.interventions.patterns import PatternError, compile_like, compile_rlike
+from signals_stream.patterns import PatternError, compile_like, compile_rlike
 
 __all__ = [
     "INTERVENTION_OPERATORS",

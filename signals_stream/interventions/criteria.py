@@ -12,7 +12,7 @@ comparison is reused:
   compares a whole array.
 - ``like`` is anchored SQL ``LIKE``; ``rlike`` is an unanchored RE2-style search. Both match
   non-strings as text (``true``, ``2.5``, JSON for lists and dicts) and run in linear time
-  (``interventions.patterns``).
+  (``signals_stream.patterns``).
 - ``changed`` holds when the value differs from the previous one, including the change from
   null to a first value. ``1`` and ``1.0`` are the same value; ``True`` and ``1`` are not.
 """
@@ -23,7 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from signals_stream.definitions.criteria import _test as _compare  # the attribute criteria's
+from signals_stream.definitions.criteria import (
+    value_predicate as _compare,  # the attribute criteria's
+)
 from signals_stream.definitions.evaluate import as_text
 from signals_stream.interventions.definitions import (
     CriteriaAll,
@@ -33,7 +35,7 @@ from signals_stream.interventions.definitions import (
     CriterionValue,
     InterventionCriterion,
 )
-from signals_stream.interventions.patterns import compile_like, compile_rlike
+from signals_stream.patterns import compile_like, compile_rlike
 
 __all__ = [
     "Predicate",

@@ -24,7 +24,7 @@ from pydantic import (
 
 from signals_stream.definitions._base import DefinitionModel, Name, Owner, Text, definition_error
 from signals_stream.errors import DefinitionError
-from signals_stream.interventions.patterns import PatternError, compile_like, compile_rlike
+from signals_stream.patterns import PatternError, compile_like, compile_rlike
 
 __all__ = [
     "INTERVENTION_OPERATORS",

@@ -10,7 +10,7 @@ import pytest
 
 from signals_stream.definitions import like_to_regex
 from signals_stream.interventions import PatternError, compile_like, compile_rlike
-from signals_stream.interventions.patterns import MAX_SUBJECT_LENGTH
+from signals_stream.patterns import MAX_SUBJECT_LENGTH
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ patterns nobody would call pathological. ``.*a.*a.*b`` takes ~100 s on 1,024 cha
 ``page_url`` is visitor-controlled, so one crafted URL would stall a partition. Heuristics such as
 rejecting nested quantifiers do not catch that case. Here every subject character costs one dict
 lookup once the transition is cached, whatever the pattern, so matching is O(len(subject)); a
-cache miss costs O(pattern size). Syntax and limits: ``interventions.pattern_syntax``. ``rlike``
+cache miss costs O(pattern size). Syntax and limits: ``patterns.syntax``. ``rlike``
 is an unanchored search; ``like`` is anchored.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from signals_stream.interventions.pattern_syntax import (
+from signals_stream.patterns.syntax import (
     MAX_PATTERN_LENGTH,
     MAX_REPEAT,
     CharSet,
