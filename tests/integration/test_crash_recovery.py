@@ -5,91 +5,24 @@ changelog after the local RocksDB is deleted)."""
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
-import yaml
 from aiokafka import AIOKafkaProducer
 
-from signals_stream.engine import fold_events, read_group
-from signals_stream.events import Event, parse_record
 from signals_stream.generator import GeneratorConfig, generate_events
-from signals_stream.loader import load_definitions
-from signals_stream.routing import decode_envelope, route_event
-from signals_stream.state import EntityRow
 from signals_stream.topics import TopicSpec, ensure_topics
+from tests.integration.expected import expected_values, lifetime_definitions, mismatches
 from tests.integration.workers import Worker, free_port
 
 pytestmark = pytest.mark.integration
 
-EXAMPLE = Path(__file__).parents[2] / "signals_stream" / "examples" / "ecommerce.yaml"
 EVENTS = 4000
 USERS = 60
-
-
-def _lifetime_definitions(path: Path) -> Path:
-    """The example groups without wall-clock dependent attributes (rolling, time_since), so
-    values read at different times compare exactly."""
-    doc = yaml.safe_load(EXAMPLE.read_text())
-    for group in doc["attribute_groups"]:
-        group["attributes"] = [
-            a
-            for a in group["attributes"]
-            if "period" not in a and not a["aggregation"].startswith("time_since")
-        ]
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-def _expected(definitions: Path, lines: list[bytes]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Values after an uninterrupted, in-order pass through the same pure engine."""
-    catalog = load_definitions(definitions).catalog()
-    plan = catalog.routing_plan()
-    rows: dict[tuple[str, bytes], EntityRow] = {}
-    for offset, line in enumerate(lines):
-        for entity_id, envelope in route_event(
-            parse_record(line), plan, partition=0, offset=offset
-        ):
-            key_name, sourced = decode_envelope(envelope)
-            row = rows.setdefault((key_name, entity_id), EntityRow())
-            events = [Event.from_projection(projection) for _, _, projection in sourced]
-            fold_events(row, catalog.programs[key_name], events, 0)
-    groups = {"domain_userid": "ecommerce_user", "domain_sessionid": "ecommerce_session"}
-    return {
-        (groups[key], entity_id.decode()): read_group(row, catalog.group(groups[key]), 0)
-        for (key, entity_id), row in rows.items()
-    }
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        return (
-            isinstance(a, int | float)
-            and isinstance(b, int | float)
-            and math.isclose(a, b, rel_tol=1e-9)
-        )
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
-def _mismatches(worker: Worker, expected: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    wrong = []
-    for (group, entity_id), values in expected.items():
-        status, raw = worker.get(f"/tables/{group}/{entity_id}")
-        got = orjson.loads(raw).get("attributes") if status == 200 else None
-        if got is None or not _same(got, values):
-            wrong.append(f"{group}/{entity_id}: expected {values}, got {got}")
-    return wrong
 
 
 def _produce_in_background(
@@ -122,14 +55,14 @@ def _produce_in_background(
 def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
     kafka_broker, tmp_path: Path, keep_local_state: bool
 ) -> None:
-    definitions = _lifetime_definitions(tmp_path / "definitions.yaml")
+    definitions = lifetime_definitions(tmp_path / "definitions.yaml")
     lines = [
         ev.line
         for ev, _ in zip(
             generate_events(GeneratorConfig(users=USERS, seed=7)), range(EVENTS), strict=False
         )
     ]
-    expected = _expected(definitions, lines)
+    expected = expected_values(definitions, lines)
     app_id = f"crash-{uuid.uuid4().hex[:8]}"
     input_topic = f"{app_id}-in"
     # One input partition keeps each entity's event order identical to the reference pass, so
@@ -164,10 +97,10 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
         second.wait_healthy()
         producer.join(timeout=60)
         deadline = time.monotonic() + 120
-        wrong = _mismatches(second, expected)
+        wrong = mismatches(second, expected)
         while wrong and time.monotonic() < deadline:
             time.sleep(1.0)
-            wrong = _mismatches(second, expected)
+            wrong = mismatches(second, expected)
         assert not wrong, (
             "\n".join(wrong[:5])
             + f"\n{len(wrong)} entities differ\n"
