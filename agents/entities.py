@@ -11,8 +11,8 @@ from agents.ingest import ingest_stats
 from signals_stream.app import app, entity_events_topic, settings
 from signals_stream.engine import apply_record
 from signals_stream.live import current_catalog
-from signals_stream.routing import decode_envelope, entity_row_key
-from signals_stream.state import EntityRow, decode_row, encode_row
+from signals_stream.routing import decode_entity_events, entity_row_key
+from signals_stream.state import decode_row, encode_row
 from tables.current_event import as_current_event
 from tables.entity_state import entity_state
 
@@ -38,19 +38,23 @@ async def entities(stream: StreamT[bytes]) -> None:
 def apply_batch(batch: list[EventT]) -> None:
     catalog = current_catalog()
     now_ms = int(time.time() * 1000)
-    rows: dict[bytes, tuple[EntityRow, EventT]] = {}
+    # Every entity's events of the batch, in order, with a record of its partition (the table
+    # reads and writes the partition of the "current event").
+    pending: dict[bytes, tuple[str, list[tuple[int, int, bytes]], EventT]] = {}
     for event in batch:
-        message = event.message
-        key_name, sourced = decode_envelope(message.value)
-        row_key = entity_row_key(key_name, message.key)
-        cached = rows.get(row_key)
-        if cached is None:
-            with as_current_event(event):
-                row = decode_row(entity_state.get(row_key))
-        else:
-            row = cached[0]
-        ingest_stats.replays_skipped += apply_record(row, catalog, key_name, sourced, now_ms=now_ms)
-        rows[row_key] = (row, event)
-    for row_key, (row, event) in rows.items():
+        for key_name, entity_id, partition, offset, projection in decode_entity_events(
+            event.message.value
+        ):
+            row_key = entity_row_key(key_name, entity_id)
+            entry = pending.get(row_key)
+            if entry is None:
+                pending[row_key] = (key_name, [(partition, offset, projection)], event)
+            else:
+                entry[1].append((partition, offset, projection))
+    for row_key, (key_name, sourced, event) in pending.items():
         with as_current_event(event):
+            row = decode_row(entity_state.get(row_key))
+            replays = apply_record(row, catalog, key_name, sourced, now_ms=now_ms)
             entity_state[row_key] = encode_row(row)
+        ingest_stats.replays_skipped += replays
+        ingest_stats.applied += len(sourced) - replays

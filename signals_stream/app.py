@@ -6,6 +6,8 @@ Run it with ``signals-stream worker`` or ``faust -A signals_stream.app worker``.
 
 from __future__ import annotations
 
+import logging
+
 import faust
 
 from signals_stream.errors import ConfigurationError, DefinitionError
@@ -59,7 +61,6 @@ def make_app(settings: Settings) -> faust.App:
         # /table/<name>/<key> would expose raw rows; our own views evaluate and route them.
         web_tables_enabled=False,
         web_router_enabled=True,
-        logging_config=None,
     )
 
 
@@ -71,6 +72,13 @@ except (ConfigurationError, DefinitionError) as exc:  # one clear line, not a tr
     raise SystemExit(f"signals-stream: {exc}") from None
 
 app = make_app(settings)
+
+# Faust's worker spinner sets the root logger to DEBUG when the level is WARN or higher, which
+# makes every per-message debug call in aiokafka build a log record. Pin the libraries' levels.
+for _library in ("aiokafka", "faust", "mode"):
+    logging.getLogger(_library).setLevel(
+        max(logging.INFO, logging.getLevelName(settings.log_level))
+    )
 
 input_topic = app.topic(settings.input_topic, key_type=bytes, value_type=bytes)
 bad_events_topic = app.topic(settings.bad_events_topic, key_type=bytes, value_type=bytes)

@@ -120,7 +120,8 @@ def _run_worker(extra: list[str]) -> int:
     global_opts = ["--loop", "uvloop", "--datadir", str(settings.data_dir)]
     worker_opts = list(extra)
     if not any(o in ("-l", "--loglevel") or o.startswith("--loglevel=") for o in extra):
-        worker_opts = ["--loglevel", settings.log_level.lower(), *worker_opts]
+        faust_level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
+        worker_opts = ["--loglevel", faust_level, *worker_opts]
     if not any(o in ("-p", "--web-port") or o.startswith("--web-port=") for o in extra):
         worker_opts = ["--web-port", str(settings.web_port), *worker_opts]
     sys.argv = ["signals-stream", *global_opts, "worker", *worker_opts]

@@ -2,8 +2,9 @@
 
 An event keeps its atomic fields as the TSV text (``""`` = null) and converts a value only when
 it is read. Validation, which decides whether the event is good, happens once at parse time in
-:func:`validate_row`; it is a single regular expression over the typed fields (a slow path runs
-only to name the first bad field).
+:func:`validate_row`: per type, one regular expression over the non-empty values joined by
+tabs, then ``datetime.fromisoformat`` per timestamp for the calendar; a per-field slow path
+runs only to name the first bad field.
 
 Wire forms accepted (stricter than ``int()`` / ``float()``, which take ``"1_0"``, ``" 1"``,
 ``"nan"``):

@@ -61,7 +61,7 @@ from signals_stream.enriched_sdj import (
 )
 from signals_stream.enriched_types import json_to_text, validate_row
 from signals_stream.errors import BadEvent
-from signals_stream.fields import FIELD_COUNT, FIELD_INDEX, JSON_FIELDS
+from signals_stream.fields import FIELD_COUNT, FIELD_INDEX, FIELD_TYPES, JSON_FIELDS, FieldType
 
 __all__ = [
     "Event",
@@ -86,6 +86,7 @@ _BAKED_IN: dict[str, tuple[str, str, str]] = {
     "struct": ("com.google.analytics", "event", "1-0-0"),
 }
 _JSON_START = re.compile(rb"[ \t\r\n]*\{")
+_IS_STRING = tuple(kind is FieldType.STRING for kind in FIELD_TYPES)
 
 # An unstruct event as parsed: (shred key, data, schema) where the schema is unknown (None)
 # when it came from a lossy JSON key.
@@ -185,10 +186,17 @@ def parse_json(raw: bytes | str) -> Event:
     fields = [""] * FIELD_COUNT
     sdj: dict[str, Any] = {}
     shredded: list[tuple[str, Any]] = []
+    index_of = ATOMIC_INDEX.get
     for key, value in doc.items():
-        index = ATOMIC_INDEX.get(key)
+        index = index_of(key)
         if index is not None:
-            fields[index] = json_to_text(index, value)
+            if value is None:
+                continue
+            # Strings of string fields are most values; the rest is checked by json_to_text.
+            if type(value) is str and _IS_STRING[index]:
+                fields[index] = value
+            else:
+                fields[index] = json_to_text(index, value)
         elif key in ("contexts", "unstruct_event", "derived_contexts"):
             sdj[key] = value
         elif key.startswith(("contexts_", "unstruct_event_")):

@@ -1,21 +1,24 @@
-"""Re-keying: from one parsed event to the per-entity records of the entity-events topic.
+"""Re-keying: from one parsed event to the entity-events records, by entity partition.
 
 Enrich keys records by a random UUID, so events of one user are spread over every partition.
 Before any per-entity state is touched, each event is forwarded once per attribute key it
-carries, keyed by the raw bytes of the entity id. The record value is an *envelope*::
+carries, to the entity-events partition its entity id hashes to (the producer's partitioner on
+the raw id bytes: the same hash Faust's router uses for table lookups). One record carries all
+the events of one ingest batch that go to one partition, so a batch costs a handful of records
+instead of one per entity. Each item of a record::
 
-    <key name> LF <partition> SP <offset> SP <projection> [LF <partition> SP <offset> SP ...]
+    <key name> SP <id length> SP <input partition> SP <input offset> SP <projection length> LF
+    <entity id bytes><projection bytes>
 
-where each projection is the compact orjson form of the event (``Event.project``) holding only
-what the published definitions need, tagged with the input partition and offset it was read
-from: that source position is what makes applying it idempotent, however often the ingest and
-entity stages are re-run after a crash. orjson never emits a raw LF, so LF is a safe separator,
-and one envelope carries the events of one entity from one batch (one table write).
+Length-prefixed, so ids may contain any byte. The projection is the compact orjson form of the
+event (``Event.project``) holding only what the published definitions need; the input
+partition and offset it was read from make applying it idempotent, however often the ingest
+and entity stages are re-run after a crash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from signals_stream.events import Event, Projection
@@ -24,10 +27,10 @@ __all__ = [
     "BUILTIN_KEYS",
     "KeyRoute",
     "RoutingPlan",
-    "SourcedProjection",
     "builtin_key",
-    "decode_envelope",
-    "encode_envelope",
+    "EntityEvent",
+    "decode_entity_events",
+    "encode_entity_events",
     "entity_projections",
     "entity_row_key",
     "route_event",
@@ -82,39 +85,58 @@ def entity_projections(event: Event, plan: RoutingPlan) -> list[tuple[str, bytes
     return routed
 
 
+EntityEvent = tuple[str, bytes, int, int, bytes]
+"""(key name, entity id, input partition, input offset, projection)"""
+
+
 def route_event(
     event: Event, plan: RoutingPlan, *, partition: int, offset: int
-) -> list[tuple[bytes, bytes]]:
-    """``(entity id, envelope)`` records for one event read at ``partition``/``offset``."""
+) -> list[EntityEvent]:
+    """The entity events of one event read at input ``partition``/``offset``."""
     return [
-        (entity_id, encode_envelope(name, [(partition, offset, projected)]))
+        (name, entity_id, partition, offset, projected)
         for name, entity_id, projected in entity_projections(event, plan)
     ]
 
 
-SourcedProjection = tuple[int, int, bytes]  # (input partition, input offset, projection)
+def encode_entity_events(events: Iterable[EntityEvent]) -> bytes:
+    parts: list[bytes] = []
+    for key_name, entity_id, partition, offset, projection in events:
+        parts.append(
+            b"%s %d %d %d %d\n"
+            % (key_name.encode(), len(entity_id), partition, offset, len(projection))
+        )
+        parts.append(entity_id)
+        parts.append(projection)
+    return b"".join(parts)
 
 
-def encode_envelope(key_name: str, events: Sequence[SourcedProjection]) -> bytes:
-    return b"\n".join(
-        [key_name.encode(), *(b"%d %d %s" % (p, o, projection) for p, o, projection in events)]
-    )
-
-
-def decode_envelope(raw: bytes) -> tuple[str, list[SourcedProjection]]:
-    """Inverse of :func:`encode_envelope`.
+def decode_entity_events(raw: bytes) -> list[EntityEvent]:
+    """Inverse of :func:`encode_entity_events`.
 
     Raises:
-        ValueError: the record is not an envelope.
+        ValueError: the record is not an entity-events record.
     """
-    head, sep, rest = raw.partition(b"\n")
-    if not sep or not head:
-        raise ValueError("not an entity envelope")
-    events = []
-    for line in rest.split(b"\n"):
-        partition, offset, projection = line.split(b" ", 2)
-        events.append((int(partition), int(offset), projection))
-    return head.decode(), events
+    events: list[EntityEvent] = []
+    position, size = 0, len(raw)
+    while position < size:
+        line_end = raw.index(b"\n", position)
+        name, id_len, partition, offset, proj_len = raw[position:line_end].split(b" ")
+        id_end = line_end + 1 + int(id_len)
+        end = id_end + int(proj_len)
+        if end > size:
+            raise ValueError("truncated entity-events record")
+        events.append(
+            (
+                name.decode(),
+                raw[line_end + 1 : id_end],
+                int(partition),
+                int(offset),
+                raw[id_end:end],
+            )
+        )
+        position = end
+    return events
 
 
 def entity_row_key(key_name: str, entity_id: bytes) -> bytes:

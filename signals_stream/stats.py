@@ -8,13 +8,15 @@ __all__ = ["IngestStats"]
 
 
 class IngestStats:
-    """Good and bad input records (bad ones by reason) and records forwarded to entities."""
+    """Good and bad input records (bad ones by reason), events forwarded to entities, and
+    events applied to (or skipped as replays by) entity rows on this worker."""
 
-    __slots__ = ("bad", "forwarded", "good", "replays_skipped")
+    __slots__ = ("applied", "bad", "forwarded", "good", "replays_skipped")
 
     def __init__(self) -> None:
         self.good = 0
         self.forwarded = 0
+        self.applied = 0
         self.replays_skipped = 0
         self.bad: Counter[str] = Counter()
 
@@ -22,5 +24,15 @@ class IngestStats:
         bad = ", ".join(f"{reason}={n}" for reason, n in sorted(self.bad.items())) or "none"
         return (
             f"good={self.good} bad={sum(self.bad.values())} ({bad}) "
-            f"forwarded={self.forwarded} replays_skipped={self.replays_skipped}"
+            f"forwarded={self.forwarded} applied={self.applied} "
+            f"replays_skipped={self.replays_skipped}"
         )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "good": self.good,
+            "bad": dict(self.bad),
+            "forwarded": self.forwarded,
+            "applied": self.applied,
+            "replays_skipped": self.replays_skipped,
+        }

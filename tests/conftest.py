@@ -39,9 +39,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
 
 
 @pytest.fixture
-def make_topic(
-    kafka_broker: LocalBroker, request: pytest.FixtureRequest
-) -> Callable[..., str]:
+def make_topic(kafka_broker: LocalBroker, request: pytest.FixtureRequest) -> Callable[..., str]:
     """A factory creating a topic whose name is unique to the calling test.
 
     Usage: ``name = make_topic(partitions=4, compacted=False, prefix="in")``. Works from sync

@@ -10,7 +10,7 @@ from signals_stream.routing import entity_row_key
 from signals_stream.state import decode_row
 from tables.entity_state import entity_state
 
-__all__ = ["EntityView", "HealthView"]
+__all__ = ["EntityView", "HealthView", "StatsView"]
 
 
 @app.page("/entities/{key_name}/{entity_id}")
@@ -42,3 +42,13 @@ class HealthView(View):
             "entity_partitions": sum(1 for tp in assignment if tp.topic == entity_topic),
         }
         return self.json(body, status=200 if recovered else 503)
+
+
+@app.page("/stats")
+class StatsView(View):
+    """What this worker has processed since it started (JSON; Prometheus comes with #6)."""
+
+    async def get(self, request: Request) -> Response:
+        from agents.ingest import ingest_stats
+
+        return self.json(ingest_stats.to_json())

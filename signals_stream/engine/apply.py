@@ -1,11 +1,10 @@
-"""Apply one entity-events record (an envelope) to an entity row: the agent's whole step."""
+"""Apply an entity's events from one batch to its row: the entity agent's whole step."""
 
 from __future__ import annotations
 
 from signals_stream.engine.catalog import Catalog
 from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.events import Event
-from signals_stream.routing import SourcedProjection
 from signals_stream.state import EntityRow
 
 __all__ = ["apply_record"]
@@ -15,11 +14,12 @@ def apply_record(
     row: EntityRow,
     catalog: Catalog,
     key_name: str,
-    events: list[SourcedProjection],
+    events: list[tuple[int, int, bytes]],
     *,
     now_ms: int,
 ) -> int:
-    """Fold the record's events into ``row``, skipping those applied before (by source offset).
+    """Fold an entity's ``(input partition, input offset, projection)`` events into ``row``,
+    skipping those applied before (by source offset).
 
     Returns:
         How many events were replays and skipped.

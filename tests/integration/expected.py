@@ -13,7 +13,7 @@ import yaml
 from signals_stream.engine import fold_events, read_group
 from signals_stream.events import Event, parse_record
 from signals_stream.loader import load_definitions
-from signals_stream.routing import decode_envelope, route_event
+from signals_stream.routing import route_event
 from signals_stream.state import EntityRow
 from tests.integration.workers import Worker
 
@@ -42,13 +42,11 @@ def expected_values(definitions: Path, lines: list[bytes]) -> dict[tuple[str, st
     plan = catalog.routing_plan()
     rows: dict[tuple[str, bytes], EntityRow] = {}
     for offset, line in enumerate(lines):
-        for entity_id, envelope in route_event(
+        for key_name, entity_id, _, _, projection in route_event(
             parse_record(line), plan, partition=0, offset=offset
         ):
-            key_name, sourced = decode_envelope(envelope)
             row = rows.setdefault((key_name, entity_id), EntityRow())
-            events = [Event.from_projection(projection) for _, _, projection in sourced]
-            fold_events(row, catalog.programs[key_name], events, 0)
+            fold_events(row, catalog.programs[key_name], [Event.from_projection(projection)], 0)
     groups = {"domain_userid": "ecommerce_user", "domain_sessionid": "ecommerce_session"}
     return {
         (groups[key], entity_id.decode()): read_group(row, catalog.group(groups[key]), 0)

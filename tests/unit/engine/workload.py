@@ -4,7 +4,7 @@ Two halves that never share code:
 
 * :func:`replay` runs the converted TSV lines exactly as the ingest and entity agents do:
   ``parse_tsv`` -> ``route_event`` (the catalog's routing plan) -> one entity-events record
-  per (entity, event) -> ``decode_envelope`` -> ``apply_record`` (projection, ``fold_events``,
+  per (entity, event) -> ``apply_record`` (projection, ``fold_events``,
   ``prune_row``), with the row encoded and decoded between records as the RocksDB table does,
   and each event guarded by the input offset it carries.
 * :func:`seed_facts` reads the same CSV with ``csv`` and ``json`` only, so expectations built on
@@ -22,7 +22,7 @@ from typing import Any
 
 from signals_stream.engine import Catalog, apply_record, read_group
 from signals_stream.events import parse_tsv
-from signals_stream.routing import decode_envelope, entity_row_key, route_event
+from signals_stream.routing import EntityEvent, entity_row_key, route_event
 from signals_stream.state import EntityRow, decode_row, encode_row
 from tests.dbt_seeds import ECOMMERCE_SEED, seed_rows, seed_tsv
 from tests.unit.engine.groups import build_catalog
@@ -63,10 +63,10 @@ def ecommerce_lines() -> tuple[str, ...]:
 
 def route_lines(
     lines: Iterable[str], catalog: Catalog, *, first_offset: int = 0
-) -> list[tuple[bytes, bytes]]:
+) -> list[EntityEvent]:
     """What the ingest agent produces: ``(entity id, envelope)`` records, in line order."""
     plan = catalog.routing_plan()
-    records: list[tuple[bytes, bytes]] = []
+    records: list[EntityEvent] = []
     # One input partition: the line number is the input offset each event carries.
     for offset, line in enumerate(lines, first_offset):
         records.extend(route_event(parse_tsv(line), plan, partition=0, offset=offset))
@@ -89,21 +89,22 @@ class Replay:
     applied: int = 0
     skipped: int = 0
 
-    def apply(self, records: Sequence[tuple[bytes, bytes]], now_ms: int) -> None:
-        """Apply entity-events records as the entity agent does (``apply_record``).
+    def apply(self, records: Sequence[EntityEvent], now_ms: int) -> None:
+        """Apply entity events as the entity agent does (``apply_record``), one at a time.
 
         Args:
-            records: ``(entity id, envelope)`` pairs, in log order; each event carries its input
-                partition and offset, which make re-applying it a no-op.
+            records: entity events in log order; each carries its input partition and offset,
+                which make re-applying it a no-op.
             now_ms: the wall clock of the processing (one backfill instant).
         """
-        for entity_id, envelope in records:
-            key_name, sourced = decode_envelope(envelope)
+        for key_name, entity_id, partition, offset, projection in records:
             row_key = entity_row_key(key_name, entity_id)
             row = decode_row(self.store.get(row_key))
-            replays = apply_record(row, self.catalog, key_name, sourced, now_ms=now_ms)
+            replays = apply_record(
+                row, self.catalog, key_name, [(partition, offset, projection)], now_ms=now_ms
+            )
             self.store[row_key] = encode_row(row)
-            if replays == len(sourced):
+            if replays:
                 self.skipped += 1
             else:
                 self.applied += 1
