@@ -202,7 +202,8 @@ async def main() -> None:
             worker.wait_healthy()
             b = await measure_worker(worker, expected_applied, len(records))
             print(
-                f"(b) worker: {b['events_per_s']:,.0f} events/s ({b['events_per_s'] / rate_a:.2f} x ceiling), "
+                f"(b) worker: {b['events_per_s']:,.0f} events/s "
+                f"({b['events_per_s'] / rate_a:.2f} x ceiling), "
                 f"{b['cpu_us_per_event']:.0f} us CPU/event, peak RSS {b['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
@@ -211,7 +212,8 @@ async def main() -> None:
             )
             print(
                 f"(c) event -> visible at {b['events_per_s'] / 2:,.0f} events/s: "
-                f"p50 {c['visible_p50_ms']:.0f} ms, p99 {c['visible_p99_ms']:.0f} ms ({c['probes']} probes)\n"
+                f"p50 {c['visible_p50_ms']:.0f} ms, p99 {c['visible_p99_ms']:.0f} ms "
+                f"({c['probes']} probes)\n"
                 f"(d) table view read under load: p50 {c['read_p50_ms']:.1f} ms, "
                 f"p99 {c['read_p99_ms']:.1f} ms ({c['reads']} reads)",
                 flush=True,
