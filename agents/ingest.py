@@ -1,4 +1,4 @@
-"""Ingestion agent: Snowplow enriched records in, dead letters or per-entity envelopes out."""
+"""Ingestion agent: Snowplow enriched records in; dead letters and entity events out."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import time
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import EventT, StreamT
 
+from agents.counters import ingest_stats
+from agents.state_writer import PendingRows, add_event, write_rows
 from signals_stream.app import app, bad_events_topic, entity_events_topic, input_topic, settings
 from signals_stream.deadletter import dead_letter_record
 from signals_stream.errors import BadEvent
 from signals_stream.events import parse_record
 from signals_stream.live import current_plan
 from signals_stream.routing import EntityEvent, encode_entity_events, route_event
-from signals_stream.stats import IngestStats
 
-__all__ = ["ingest", "ingest_stats"]
+__all__ = ["ingest"]
 
 logger = logging.getLogger(__name__)
-ingest_stats = IngestStats()
 entity_topic_name = entity_events_topic.get_topic_name()
 # Kafka's default partitioner on the raw id: the hash Faust's router applies to table keys.
 _partitioner = DefaultPartitioner()
@@ -35,6 +35,8 @@ async def ingest(stream: StreamT[bytes]) -> None:
         settings.agent_batch_size, within=settings.agent_batch_within_ms / 1000
     ):
         plan = current_plan()
+        keyed_by = _direct_key()
+        direct: PendingRows = {}
         by_partition: dict[int, list[EntityEvent]] = {}
         for event in batch:
             message = event.message
@@ -48,6 +50,9 @@ async def ingest(stream: StreamT[bytes]) -> None:
             for item in route_event(
                 parsed, plan, partition=message.partition, offset=message.offset
             ):
+                if item[0] == keyed_by and item[1] == message.key:
+                    add_event(direct, item, event)  # already on its entity's partition
+                    continue
                 target = _partitioner(item[1], _entity_partitions, _entity_partitions)
                 by_partition.setdefault(target, []).append(item)
         # Straight to the producer: Faust's Topic.send machinery costs more than the engine
@@ -58,6 +63,31 @@ async def ingest(stream: StreamT[bytes]) -> None:
                 entity_topic_name, None, encode_entity_events(items), target, None, None
             )
             ingest_stats.forwarded += len(items)
+        if direct:
+            write_rows(direct)
+
+
+_direct_key_checked: list[str | None] = []
+
+
+def _direct_key() -> str | None:
+    """The key whose events skip the entity-events hop (``SIGNALS_INPUT_KEYED_BY``): only when
+    the input topic has the table's partition count, so an id's input partition is its table
+    partition (both hashed by Kafka's default partitioner on the same bytes)."""
+    if not _direct_key_checked:
+        keyed_by = settings.input_keyed_by
+        partitions = app.consumer.topic_partitions(settings.input_topic)
+        if keyed_by is not None and partitions != settings.partitions:
+            logger.error(
+                "SIGNALS_INPUT_KEYED_BY=%s ignored: %s has %s partitions, SIGNALS_PARTITIONS is %d",
+                keyed_by,
+                settings.input_topic,
+                partitions,
+                settings.partitions,
+            )
+            keyed_by = None
+        _direct_key_checked.append(keyed_by)
+    return _direct_key_checked[0]
 
 
 async def _dead_letter(event: EventT, error: BadEvent) -> None:

@@ -49,6 +49,6 @@ class StatsView(View):
     """What this worker has processed since it started (JSON; Prometheus comes with #6)."""
 
     async def get(self, request: Request) -> Response:
-        from agents.ingest import ingest_stats
+        from agents.counters import ingest_stats
 
         return self.json(ingest_stats.to_json())

@@ -116,3 +116,54 @@ def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
         assert status == 200 and orjson.loads(raw)["events"] == len(micro)
         status, raw = worker.get("/entities/domain_userid/nobody-has-this-id")
         assert status == 404 and orjson.loads(raw)["error"] == "not_found"
+
+
+def test_input_already_keyed_by_an_attribute_key_skips_the_repartition_for_it(
+    kafka_broker, tmp_path: Path
+) -> None:
+    """Enrich can key records by ``domain_userid``: those events update the user rows straight
+    from the input partition, and only the session events cross the entity-events topic."""
+    app_id = f"keyed-{uuid.uuid4().hex[:8]}"
+    input_topic = f"{app_id}-in"
+    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(input_topic, 4)]))
+    micro = _lines(MICRO)
+    user = micro[0].split(b"\t")[15]
+    session = micro[0].split(b"\t")[123].decode()
+    env = {
+        "SIGNALS_BROKER": kafka_broker.url,
+        "SIGNALS_APP_ID": app_id,
+        "SIGNALS_INPUT_TOPIC": input_topic,
+        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
+        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
+        "SIGNALS_PARTITIONS": "4",
+        "SIGNALS_INPUT_KEYED_BY": "domain_userid",
+        "SIGNALS_WEB_PORT": str(free_port()),
+        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
+    }
+
+    async def produce_keyed() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_broker.bootstrap, enable_idempotence=False
+        )
+        await producer.start()
+        try:
+            for value in micro:
+                await producer.send(input_topic, value=value, key=user)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    with running_worker(env, tmp_path / "worker.log") as worker:
+        asyncio.run(produce_keyed())
+        deadline = time.monotonic() + 60
+        stats: dict = {}
+        while time.monotonic() < deadline:
+            stats = orjson.loads(worker.get("/stats")[1])
+            if stats["applied"] >= 2 * len(micro):
+                break
+            time.sleep(0.5)
+        assert stats["applied"] == 2 * len(micro), (stats, worker.log_tail())
+        assert stats["forwarded"] == len(micro)  # the session events only
+        for key, entity in (("domain_userid", user.decode()), ("domain_sessionid", session)):
+            status, raw = worker.get(f"/entities/{key}/{entity}")
+            assert status == 200 and orjson.loads(raw)["events"] == len(micro), (key, raw)
