@@ -34,6 +34,7 @@ async def ingest(stream: StreamT[bytes]) -> None:
     async for batch in stream.take_events(
         settings.agent_batch_size, within=settings.agent_batch_within_ms / 1000
     ):
+        ingest_stats.input_batches += 1
         plan = current_plan()
         keyed_by = _direct_key()
         direct: PendingRows = {}

@@ -99,6 +99,8 @@ async def measure_worker(worker: Worker, expected_applied: int, events: int) -> 
         while (await stats(session, worker.url))["applied"] < expected_applied:
             await asyncio.sleep(0.1)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+        final = await stats(session, worker.url)
+    print(f"    worker counters: {final}", flush=True)
     return {
         "events_per_s": events / elapsed,
         "cpu_us_per_event": cpu / events * 1e6,

@@ -11,13 +11,23 @@ class IngestStats:
     """Good and bad input records (bad ones by reason), events forwarded to entities, and
     events applied to (or skipped as replays by) entity rows on this worker."""
 
-    __slots__ = ("applied", "bad", "forwarded", "good", "replays_skipped")
+    __slots__ = (
+        "applied",
+        "bad",
+        "entity_batches",
+        "forwarded",
+        "good",
+        "input_batches",
+        "replays_skipped",
+    )
 
     def __init__(self) -> None:
         self.good = 0
         self.forwarded = 0
         self.applied = 0
         self.replays_skipped = 0
+        self.input_batches = 0
+        self.entity_batches = 0
         self.bad: Counter[str] = Counter()
 
     def summary(self) -> str:
@@ -35,4 +45,6 @@ class IngestStats:
             "forwarded": self.forwarded,
             "applied": self.applied,
             "replays_skipped": self.replays_skipped,
+            "input_batches": self.input_batches,
+            "entity_batches": self.entity_batches,
         }
