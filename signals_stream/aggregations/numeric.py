@@ -80,62 +80,38 @@ class Sum(Reducer[Number | None]):
         return state
 
 
-class Min(Reducer[Extremum]):
-    """``min``. State: the smallest number or timestamp text, or ``None``."""
-
-    __slots__ = ()
-    name = "min"
-    state_suffix = "min.v1"
-
-    def initial(self) -> Extremum:
-        return None
-
-    def add(self, state: Extremum, value: Any, event_time_ms: int, event_id: str) -> Extremum:
-        if _is_number(value):
-            if state is None or type(state) is str or _greater(state, value):
-                return value
-            return state
-        if state is None or type(state) is str:
-            text = timestamp_text(value)
-            if text is not None and (state is None or text < state):
-                return text
-        return state
-
-    def merge(self, a: Extremum, b: Extremum) -> Extremum:
-        if a is None or b is None:
-            return b if a is None else a
-        if (type(a) is str) != (type(b) is str):
-            return b if type(a) is str else a  # numbers take precedence over timestamps
-        return b if (_greater(a, b) if type(a) is not str else b < a) else a
-
-    def result(self, state: Extremum, now_ms: int, time_unit: str | None = None) -> Extremum:
-        return state
-
-
 def _greater(x: Number, y: Number) -> bool:
     """``x > y``, with equal int and float deciding for the float, so the kept value does not
     depend on arrival order (``max(0, 0.0)`` is always ``0.0``)."""
     return x > y or (x == y and type(x) is float and type(y) is not float)
 
 
-class Max(Reducer[Extremum]):
-    """``max``. State: the largest number or timestamp text, or ``None``."""
+class _Extreme(Reducer[Extremum]):
+    """``min`` / ``max``: the state is the best number, else the best timestamp text (fixed
+    width UTC, so string order is time order); numbers take precedence over timestamps.
+    Subclasses say which of two values of one kind wins."""
 
     __slots__ = ()
-    name = "max"
-    state_suffix = "max.v1"
+
+    @staticmethod
+    def _number_wins(candidate: Number, incumbent: Number) -> bool:
+        raise NotImplementedError
+
+    @staticmethod
+    def _text_wins(candidate: str, incumbent: str) -> bool:
+        raise NotImplementedError
 
     def initial(self) -> Extremum:
         return None
 
     def add(self, state: Extremum, value: Any, event_time_ms: int, event_id: str) -> Extremum:
         if _is_number(value):
-            if state is None or type(state) is str or _greater(value, state):
+            if state is None or type(state) is str or self._number_wins(value, state):
                 return value
             return state
         if state is None or type(state) is str:
             text = timestamp_text(value)
-            if text is not None and (state is None or text > state):
+            if text is not None and (state is None or self._text_wins(text, state)):
                 return text
         return state
 
@@ -144,10 +120,44 @@ class Max(Reducer[Extremum]):
             return b if a is None else a
         if (type(a) is str) != (type(b) is str):
             return b if type(a) is str else a  # numbers take precedence over timestamps
-        return b if (_greater(b, a) if type(a) is not str else b > a) else a
+        if type(a) is str:
+            return b if self._text_wins(b, a) else a  # type: ignore[arg-type]
+        return b if self._number_wins(b, a) else a  # type: ignore[arg-type]
 
     def result(self, state: Extremum, now_ms: int, time_unit: str | None = None) -> Extremum:
         return state
+
+
+class Min(_Extreme):
+    """``min``. State: the smallest number or timestamp text, or ``None``."""
+
+    __slots__ = ()
+    name = "min"
+    state_suffix = "min.v1"
+
+    @staticmethod
+    def _number_wins(candidate: Number, incumbent: Number) -> bool:
+        return _greater(incumbent, candidate)
+
+    @staticmethod
+    def _text_wins(candidate: str, incumbent: str) -> bool:
+        return candidate < incumbent
+
+
+class Max(_Extreme):
+    """``max``. State: the largest number or timestamp text, or ``None``."""
+
+    __slots__ = ()
+    name = "max"
+    state_suffix = "max.v1"
+
+    @staticmethod
+    def _number_wins(candidate: Number, incumbent: Number) -> bool:
+        return _greater(candidate, incumbent)
+
+    @staticmethod
+    def _text_wins(candidate: str, incumbent: str) -> bool:
+        return candidate > incumbent
 
 
 class Mean(Reducer[list[Number] | None]):
