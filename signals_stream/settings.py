@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     producer_max_batch_size: int = Field(
         64 * 1024, ge=1, description="Max bytes of one produce batch per partition."
     )
+    sweep_interval_s: float = Field(
+        30.0, gt=0, le=86400, description="How often idle partitions are swept for expired rows."
+    )
     agent_batch_size: int = Field(
         1000,
         ge=1,

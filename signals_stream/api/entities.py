@@ -50,5 +50,6 @@ class StatsView(View):
 
     async def get(self, request: Request) -> Response:
         from agents.counters import ingest_stats
+        from agents.entities import sweeper
 
-        return self.json(ingest_stats.to_json())
+        return self.json({**ingest_stats.to_json(), "rows_swept": sweeper.deleted})

@@ -13,6 +13,7 @@ from signals_stream.engine.catalog import (
     ReadableAttribute,
     Slot,
 )
+from signals_stream.engine.expiry import row_expired
 from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.engine.read import read_attribute, read_group
 
@@ -27,4 +28,5 @@ __all__ = [
     "prune_row",
     "read_attribute",
     "read_group",
+    "row_expired",
 ]

@@ -1,0 +1,30 @@
+"""When a whole entity row can go: nothing in it is alive and it has been idle long enough.
+
+A row outlives its attribute states by the key program's longest finite retention (or
+:data:`DEFAULT_IDLE_MS` when no slot has one), so the row's input offsets still guard against
+replays for as long as any state could have been updated. Rows of keys no published definition
+uses any more follow the same default.
+"""
+
+from __future__ import annotations
+
+from signals_stream.engine.catalog import KeyProgram
+from signals_stream.state import EntityRow
+from signals_stream.windows import expired
+
+__all__ = ["DEFAULT_IDLE_MS", "row_expired"]
+
+DEFAULT_IDLE_MS = 7 * 24 * 3600 * 1000  # Signals' recommended TTL for stream groups
+
+
+def row_expired(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
+    """True when ``row`` holds no live attribute state and was last updated at least the idle
+    period ago."""
+    live = {} if program is None else {slot.id: slot for slot in program.slots}
+    for sid, (_, updated_ms) in row.attrs.items():
+        slot = live.get(sid)
+        if slot is not None and not expired(updated_ms, slot.retention_ms, now_ms):
+            return False
+    finite = [s.retention_ms for s in live.values() if s.retention_ms is not None]
+    idle_ms = max(finite) if finite else DEFAULT_IDLE_MS
+    return expired(row.updated_ms, idle_ms, now_ms)

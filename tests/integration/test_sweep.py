@@ -1,0 +1,80 @@
+"""Expired entity rows are deleted from the stream (tombstones), idle partitions included."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from signals_stream.produce import produce_records
+from signals_stream.topics import TopicSpec, ensure_topics
+from tests.datafiles import DATA_DIR
+from tests.integration.workers import free_port, running_worker
+
+pytestmark = pytest.mark.integration
+
+DEFINITIONS = """
+attribute_groups:
+  - name: short_lived
+    version: 1
+    attribute_key: {name: domain_userid}
+    ttl: PT3S
+    attributes:
+      - {name: events, type: int32, events: [], aggregation: counter}
+"""
+
+
+def test_rows_past_their_ttl_are_swept(kafka_broker, tmp_path: Path) -> None:
+    definitions = tmp_path / "definitions.yaml"
+    definitions.write_text(DEFINITIONS)
+    app_id = f"sweep-{uuid.uuid4().hex[:8]}"
+    input_topic = f"{app_id}-in"
+    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(input_topic, 4)]))
+    lines = [
+        line
+        for line in (DATA_DIR / "kafka-live-viewer-profiles" / "micro.1.tsv")
+        .read_bytes()
+        .split(b"\n")
+        if line
+    ]
+    user = lines[0].split(b"\t")[15].decode()
+    env = {
+        "SIGNALS_BROKER": kafka_broker.url,
+        "SIGNALS_APP_ID": app_id,
+        "SIGNALS_INPUT_TOPIC": input_topic,
+        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
+        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
+        "SIGNALS_PARTITIONS": "4",
+        "SIGNALS_DEFINITIONS": str(definitions),
+        "SIGNALS_SWEEP_INTERVAL_S": "1",
+        "SIGNALS_WEB_PORT": str(free_port()),
+        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
+    }
+    with running_worker(env, tmp_path / "worker.log") as worker:
+        asyncio.run(
+            produce_records([kafka_broker.bootstrap], input_topic, ((None, l) for l in lines))
+        )
+        deadline = time.monotonic() + 30
+        status, raw = 0, b""
+        while time.monotonic() < deadline:
+            status, raw = worker.get(f"/entities/domain_userid/{user}")
+            if status == 200 and orjson.loads(raw)["events"] == len(lines):
+                break
+            time.sleep(0.2)
+        assert status == 200 and orjson.loads(raw)["events"] == len(lines), worker.log_tail()
+        seen_at = time.monotonic()
+        while time.monotonic() < seen_at + 30:
+            status, raw = worker.get(f"/entities/domain_userid/{user}")
+            if status == 404:
+                break
+            time.sleep(0.5)
+        assert status == 404, (raw, worker.log_tail())
+        assert time.monotonic() - seen_at >= 2.0  # not before its TTL (3 s from the last update)
+        stats = orjson.loads(worker.get("/stats")[1])
+        assert stats["rows_swept"] >= 1
+        status, raw = worker.get(f"/tables/short_lived/{user}")
+        assert status == 200 and orjson.loads(raw)["attributes"] == {"events": 0}
