@@ -55,9 +55,8 @@ def test_rows_past_their_ttl_are_swept(kafka_broker, tmp_path: Path) -> None:
         "SIGNALS_DATA_DIR": str(tmp_path / "state"),
     }
     with running_worker(env, tmp_path / "worker.log") as worker:
-        asyncio.run(
-            produce_records([kafka_broker.bootstrap], input_topic, ((None, l) for l in lines))
-        )
+        records = ((None, line) for line in lines)
+        asyncio.run(produce_records([kafka_broker.bootstrap], input_topic, records))
         deadline = time.monotonic() + 30
         status, raw = 0, b""
         while time.monotonic() < deadline:
