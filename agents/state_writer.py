@@ -12,6 +12,7 @@ import time
 from faust.types import EventT
 
 from agents.counters import ingest_stats
+from signals_stream.app import settings
 from signals_stream.engine import apply_record
 from signals_stream.live import current_catalog
 from signals_stream.routing import EntityEvent, entity_row_key
@@ -20,6 +21,8 @@ from tables.current_event import as_current_event
 from tables.entity_state import entity_state
 
 __all__ = ["PendingRows", "add_event", "write_rows"]
+
+_dedupe_ids = settings.dedupe_event_ids
 
 # row key -> (key name, [(input partition, input offset, projection)], a record of its partition)
 PendingRows = dict[bytes, tuple[str, list[tuple[int, int, bytes]], EventT]]
@@ -49,7 +52,10 @@ def write_rows(pending: PendingRows) -> None:
         # Faust tables read and write the partition of the "current event".
         with as_current_event(record):
             row = decode_row(entity_state.get(row_key))
-            replays = apply_record(row, catalog, key_name, sourced, now_ms=now_ms)
+            done = apply_record(
+                row, catalog, key_name, sourced, now_ms=now_ms, dedupe_ids=_dedupe_ids
+            )
             entity_state[row_key] = encode_row(row)
-        ingest_stats.replays_skipped += replays
-        ingest_stats.applied += len(sourced) - replays
+        ingest_stats.replays_skipped += done.replays
+        ingest_stats.duplicates_dropped += done.duplicates
+        ingest_stats.applied += done.applied

@@ -1,7 +1,7 @@
 """The single Faust application (glue): settings -> ``faust.App``, the topics it owns.
 
 Run it with ``signals-stream worker`` or ``faust -A signals_stream.app worker``. Agents live in
-``agents/`` and tables in ``tables/``; both are found through ``autodiscover``.
+``agents/``, tables in ``tables/`` and views in ``api/``; they are imported at the end.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def make_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=settings.broker,
-        autodiscover=["agents", "tables", "signals_stream.api"],
+        # Agents, tables and views are imported explicitly at the end of this module: venusian
+        # autodiscovery swallows import errors and would start a worker without its agents.
+        autodiscover=False,
         origin="signals_stream",
         store="rocksdb://",
         datadir=str(settings.data_dir),
@@ -92,3 +94,9 @@ entity_events_topic = app.topic(
     partitions=settings.partitions,
     internal=True,
 )
+
+# Registered last: these modules import the app and topics defined above.
+import agents.entities  # noqa: E402, F401
+import agents.ingest  # noqa: E402, F401
+import signals_stream.api.entities  # noqa: E402, F401
+import signals_stream.api.tables  # noqa: E402, F401

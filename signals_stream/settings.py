@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     producer_max_batch_size: int = Field(
         64 * 1024, ge=1, description="Max bytes of one produce batch per partition."
     )
+    dedupe_event_ids: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="Drop events whose event_id is among the last N an entity applied (0 = off).",
+    )
     sweep_interval_s: float = Field(
         30.0, gt=0, le=86400, description="How often idle partitions are swept for expired rows."
     )

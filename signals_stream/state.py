@@ -8,7 +8,8 @@ Stored as the value of the entity-state table (RocksDB + compacted changelog), k
      "first_ms": ..., "last_ms": ...,   smallest / largest event time applied (epoch ms)
      "updated_ms": ...,            wall clock of the last update (for TTL sweeps)
      "off": {"<partition>": 4711}, last applied input offset per input partition
-     "a": {"<slot id>": [state, updated_ms]}}   attribute states (engine.catalog.Slot)
+     "a": {"<slot id>": [state, updated_ms]},   attribute states (engine.catalog.Slot)
+     "ids": ["<event id>", ...]}   recent event ids, only with SIGNALS_DEDUPE_EVENT_IDS
 
 ``off`` makes updates idempotent under at-least-once delivery: every event carries the input
 partition and offset it was read from (``routing``), the row and its offsets travel in the same
@@ -40,7 +41,7 @@ ROW_VERSION = 1
 class EntityRow:
     """Mutable, in-memory form of one entity row."""
 
-    __slots__ = ("attrs", "events", "first_ms", "last_ms", "offsets", "updated_ms")
+    __slots__ = ("attrs", "events", "first_ms", "last_ms", "offsets", "recent_ids", "updated_ms")
 
     def __init__(self) -> None:
         self.events = 0
@@ -49,6 +50,7 @@ class EntityRow:
         self.updated_ms: int | None = None
         self.offsets: dict[str, int] = {}
         self.attrs: dict[str, list[Any]] = {}
+        self.recent_ids: list[str] = []
 
     def already_applied(self, partition: int, offset: int) -> bool:
         return offset <= self.offsets.get(str(partition), -1)
@@ -84,6 +86,7 @@ def encode_row(row: EntityRow) -> bytes:
             "updated_ms": row.updated_ms,
             "off": row.offsets,
             "a": row.attrs,
+            **({"ids": row.recent_ids} if row.recent_ids else {}),
         }
     )
 
@@ -107,6 +110,7 @@ def decode_row(raw: bytes | None) -> EntityRow:
         row.updated_ms = data["updated_ms"]
         row.offsets = {str(k): int(v) for k, v in data["off"].items()}
         row.attrs = data.get("a") or {}
+        row.recent_ids = data.get("ids") or []
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"undecodable entity row: {exc}") from exc
     return row

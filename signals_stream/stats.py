@@ -14,6 +14,7 @@ class IngestStats:
     __slots__ = (
         "applied",
         "bad",
+        "duplicates_dropped",
         "entity_batches",
         "forwarded",
         "good",
@@ -26,6 +27,7 @@ class IngestStats:
         self.forwarded = 0
         self.applied = 0
         self.replays_skipped = 0
+        self.duplicates_dropped = 0
         self.input_batches = 0
         self.entity_batches = 0
         self.bad: Counter[str] = Counter()
@@ -45,6 +47,7 @@ class IngestStats:
             "forwarded": self.forwarded,
             "applied": self.applied,
             "replays_skipped": self.replays_skipped,
+            "duplicates_dropped": self.duplicates_dropped,
             "input_batches": self.input_batches,
             "entity_batches": self.entity_batches,
         }

@@ -5,7 +5,7 @@ deduplicated by definition hash), ``fold`` applies events to an entity row, ``re
 a group's attributes from a row at read time (rolling windows, ``time_since_*``, TTLs).
 """
 
-from signals_stream.engine.apply import apply_record
+from signals_stream.engine.apply import Applied, apply_record
 from signals_stream.engine.catalog import (
     Catalog,
     KeyProgram,
@@ -18,6 +18,7 @@ from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.engine.read import read_attribute, read_group
 
 __all__ = [
+    "Applied",
     "apply_record",
     "Catalog",
     "KeyProgram",

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from signals_stream.engine.catalog import Catalog
 from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.events import Event
 from signals_stream.state import EntityRow
 
-__all__ = ["apply_record"]
+__all__ = ["Applied", "apply_record"]
+
+
+class Applied(NamedTuple):
+    """What :func:`apply_record` did with an entity's events."""
+
+    applied: int
+    replays: int  # at or below the row's input offset: already applied
+    duplicates: int  # an event id the row saw recently (``dedupe_ids``)
 
 
 def apply_record(
@@ -17,23 +27,37 @@ def apply_record(
     events: list[tuple[int, int, bytes]],
     *,
     now_ms: int,
-) -> int:
+    dedupe_ids: int = 0,
+) -> Applied:
     """Fold an entity's ``(input partition, input offset, projection)`` events into ``row``,
     skipping those applied before (by source offset).
 
-    Returns:
-        How many events were replays and skipped.
+    Args:
+        dedupe_ids: when > 0, also drop events whose Snowplow ``event_id`` is among the last
+            ``dedupe_ids`` ids this row applied (the pipeline upstream is at-least-once too).
     """
     fresh = []
+    replays = duplicates = 0
+    seen = set(row.recent_ids) if dedupe_ids else None
     for partition, offset, projection in events:
         if row.already_applied(partition, offset):
+            replays += 1
             continue
         row.mark_applied(partition, offset)
-        fresh.append(Event.from_projection(projection))
+        event = Event.from_projection(projection)
+        if seen is not None:
+            if event.event_id in seen:
+                duplicates += 1
+                continue
+            seen.add(event.event_id)
+            row.recent_ids.append(event.event_id)
+        fresh.append(event)
+    if dedupe_ids and len(row.recent_ids) > dedupe_ids:
+        del row.recent_ids[:-dedupe_ids]
     program = catalog.programs.get(key_name)
     if fresh:
         if program is not None:
             fold_events(row, program, fresh, now_ms)
         row.record_events(fresh, now_ms=now_ms)
     prune_row(row, program, now_ms)
-    return len(events) - len(fresh)
+    return Applied(len(fresh), replays, duplicates)

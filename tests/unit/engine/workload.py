@@ -100,11 +100,11 @@ class Replay:
         for key_name, entity_id, partition, offset, projection in records:
             row_key = entity_row_key(key_name, entity_id)
             row = decode_row(self.store.get(row_key))
-            replays = apply_record(
+            done = apply_record(
                 row, self.catalog, key_name, [(partition, offset, projection)], now_ms=now_ms
             )
             self.store[row_key] = encode_row(row)
-            if replays:
+            if done.replays:
                 self.skipped += 1
             else:
                 self.applied += 1
