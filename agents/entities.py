@@ -35,7 +35,7 @@ async def entities(stream: StreamT[bytes]) -> None:
             by_partition[record.message.partition] = record
             for item in decode_entity_events(record.message.value):
                 add_event(pending, item, record)
-        write_rows(pending)
+        await write_rows(pending)
         now = time.monotonic()
         for partition, record in by_partition.items():
             if now - _last_sweep.get(partition, 0.0) >= _SWEEP_STEP_EVERY_S:

@@ -65,7 +65,7 @@ async def ingest(stream: StreamT[bytes]) -> None:
             )
             ingest_stats.forwarded += len(items)
         if direct:
-            write_rows(direct)
+            await write_rows(direct)
 
 
 _direct_key_checked: list[str | None] = []

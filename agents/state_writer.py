@@ -18,11 +18,12 @@ from signals_stream.live import current_catalog
 from signals_stream.routing import EntityEvent, entity_row_key
 from signals_stream.state import decode_row, encode_row
 from tables.current_event import as_current_event
-from tables.entity_state import entity_state
+from tables.entity_state import RowWriter, entity_state
 
 __all__ = ["PendingRows", "add_event", "write_rows"]
 
 _dedupe_ids = settings.dedupe_event_ids
+_writer = RowWriter()
 
 # row key -> (key name, [(input partition, input offset, projection)], a record of its partition)
 PendingRows = dict[bytes, tuple[str, list[tuple[int, int, bytes]], EventT]]
@@ -39,7 +40,7 @@ def add_event(pending: PendingRows, item: EntityEvent, record: EventT) -> None:
         entry[1].append((partition, offset, projection))
 
 
-def write_rows(pending: PendingRows) -> None:
+async def write_rows(pending: PendingRows) -> None:
     """Apply every queued entity's events and write its row once.
 
     An event at or below the input offset stored in its row for its input partition (same
@@ -52,10 +53,9 @@ def write_rows(pending: PendingRows) -> None:
         # Faust tables read and write the partition of the "current event".
         with as_current_event(record):
             row = decode_row(entity_state.get(row_key))
-            done = apply_record(
-                row, catalog, key_name, sourced, now_ms=now_ms, dedupe_ids=_dedupe_ids
-            )
-            entity_state[row_key] = encode_row(row)
+        done = apply_record(row, catalog, key_name, sourced, now_ms=now_ms, dedupe_ids=_dedupe_ids)
+        await _writer.put(row_key, encode_row(row), record)
         ingest_stats.replays_skipped += done.replays
         ingest_stats.duplicates_dropped += done.duplicates
         ingest_stats.applied += done.applied
+    _writer.finish_batch()

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from signals_stream.broker import LocalBroker  # noqa: E402
 from signals_stream.events import parse_record  # noqa: E402
 from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
+from signals_stream.live import current_plan  # noqa: E402
 from signals_stream.loader import load_definitions  # noqa: E402
 from signals_stream.produce import produce_records  # noqa: E402
 from signals_stream.routing import entity_projections  # noqa: E402
@@ -170,13 +171,17 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--definitions", default=str(DEFINITIONS), help="'none': built-in keys, no attributes"
+    )
     args = parser.parse_args()
 
     generated = generate_events(
         GeneratorConfig(users=args.users, seed=1, start_ms=int(time.time() * 1000) - 3_600_000)
     )
     records = [(ev.key, ev.line) for ev, _ in zip(generated, range(args.events), strict=False)]
-    plan = load_definitions(DEFINITIONS).catalog().routing_plan()
+    definitions = None if args.definitions == "none" else Path(args.definitions)
+    plan = load_definitions(definitions).catalog().routing_plan() if definitions else current_plan()
     expected_applied = sum(len(entity_projections(parse_record(line), plan)) for _, line in records)
     random.seed(1)
     with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
@@ -194,11 +199,12 @@ async def main() -> None:
             "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
             "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
             "SIGNALS_PARTITIONS": str(PARTITIONS),
-            "SIGNALS_DEFINITIONS": str(DEFINITIONS),
             "SIGNALS_WEB_PORT": str(free_port()),
             "SIGNALS_DATA_DIR": str(Path(tmp) / "state"),
             "SIGNALS_LOG_LEVEL": "WARNING",
         }
+        if definitions:
+            env["SIGNALS_DEFINITIONS"] = str(definitions)
         worker = Worker(env, Path(tmp) / "worker.log")
         try:
             worker.wait_healthy()
@@ -209,6 +215,8 @@ async def main() -> None:
                 f"{b['cpu_us_per_event']:.0f} us CPU/event, peak RSS {b['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
+            if definitions is None:
+                return
             c = await latency_under_load(
                 broker.bootstrap, topic, worker, b["events_per_s"] / 2, args.latency_seconds
             )
