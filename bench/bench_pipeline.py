@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -139,6 +140,11 @@ async def latency_under_load(
                 fields = next(page_views).split(b"\t")
                 fields[15] = probe.encode()
                 fields[123] = str(uuid.uuid4()).encode()
+                # Stamp the probe "now" (the generator models tracker and pipeline lag, which
+                # is not ours to measure): event time = the moment it is produced.
+                now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3].encode()
+                for index in (3, 4, 119, 124):  # collector, dvce_created, dvce_sent, derived
+                    fields[index] = now
                 event_time_ms = parse_record(b"\t".join(fields)).event_time_ms
                 await producer.send_and_wait(topic, b"\t".join(fields), key=probe.encode())
                 url = f"{worker.url}/tables/bench_user/{probe}"

@@ -115,6 +115,10 @@ def _run_worker(extra: list[str]) -> int:
     except ConfigurationError as exc:
         print(f"signals-stream: {exc}", file=sys.stderr)
         return 2
+    # Before the app exists: Faust's own --loop option is applied too late for our CLI path.
+    import mode.loop
+
+    mode.loop.use("uvloop")
     from signals_stream.app import app
 
     global_opts = ["--loop", "uvloop", "--datadir", str(settings.data_dir)]
