@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import EventT, StreamT
@@ -21,9 +22,14 @@ __all__ = ["ingest"]
 
 logger = logging.getLogger(__name__)
 entity_topic_name = entity_events_topic.get_topic_name()
-# Kafka's default partitioner on the raw id: the hash Faust's router applies to table keys.
-_partitioner = DefaultPartitioner()
 _entity_partitions = list(range(settings.partitions))
+
+
+@lru_cache(maxsize=200_000)
+def _entity_partition(entity_id: bytes) -> int:
+    """Kafka's default partitioner on the raw id: the hash Faust's router applies to table
+    keys. Cached: ids repeat, and aiokafka's murmur2 is pure Python."""
+    return DefaultPartitioner()(entity_id, _entity_partitions, _entity_partitions)
 
 
 @app.agent(input_topic, name="ingest")
@@ -54,7 +60,7 @@ async def ingest(stream: StreamT[bytes]) -> None:
                 if item[0] == keyed_by and item[1] == message.key:
                     add_event(direct, item, event)  # already on its entity's partition
                     continue
-                target = _partitioner(item[1], _entity_partitions, _entity_partitions)
+                target = _entity_partition(item[1])
                 by_partition.setdefault(target, []).append(item)
         # Straight to the producer: Faust's Topic.send machinery costs more than the engine
         # step. The consumer flushes the producer before it commits, so this stays
