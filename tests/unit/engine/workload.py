@@ -64,7 +64,7 @@ def ecommerce_lines() -> tuple[str, ...]:
 def route_lines(
     lines: Iterable[str], catalog: Catalog, *, first_offset: int = 0
 ) -> list[EntityEvent]:
-    """What the ingest agent produces: ``(entity id, envelope)`` records, in line order."""
+    """What the ingest agent produces: entity events, in line order."""
     plan = catalog.routing_plan()
     records: list[EntityEvent] = []
     # One input partition: the line number is the input offset each event carries.
