@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 
-import faust
-
 from signals_stream.errors import ConfigurationError, DefinitionError
 from signals_stream.live import install_catalog
 from signals_stream.loader import load_definitions
 from signals_stream.settings import Settings, load_settings
+from signals_stream.transport import SignalsApp
 
 __all__ = [
     "ENTITY_EVENTS_TOPIC_SUFFIX",
@@ -29,10 +28,11 @@ __all__ = [
 ENTITY_EVENTS_TOPIC_SUFFIX = "entity-events"
 
 
-def make_app(settings: Settings) -> faust.App:
+def make_app(settings: Settings) -> SignalsApp:
     """Build the Faust app, tuned for a small machine (see docs/architecture.md#tuning)."""
-    return faust.App(
+    return SignalsApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         broker=settings.broker,
         # Agents, tables and views are imported explicitly at the end of this module: venusian
         # autodiscovery swallows import errors and would start a worker without its agents.

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     consumer_max_fetch_size: int = Field(
         8 * MIB, ge=64 * 1024, description="Max bytes fetched per partition."
     )
+    consumer_fetch_max_wait_ms: int = Field(
+        100, ge=1, le=10_000, description="Longest a fetch waits for data (Faust's own is 1.5 s)."
+    )
     broker_max_poll_records: int = Field(
         2000, ge=1, description="Max records returned by one poll."
     )
