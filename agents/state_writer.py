@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 
+import orjson
 from faust.types import EventT
 
 from agents.counters import ingest_stats
-from signals_stream.app import settings
-from signals_stream.engine import apply_record
+from signals_stream.app import app, settings
+from signals_stream.engine import apply_record, fire_interventions, watched_values
 from signals_stream.live import current_catalog
-from signals_stream.routing import EntityEvent, entity_row_key
+from signals_stream.routing import EntityEvent, entity_row_key, split_row_key
 from signals_stream.state import decode_row, encode_row
 from tables.current_event import as_current_event
 from tables.entity_state import RowWriter, entity_state
@@ -24,6 +25,7 @@ __all__ = ["PendingRows", "add_event", "write_rows"]
 
 _dedupe_ids = settings.dedupe_event_ids
 _writer = RowWriter()
+_interventions_topic = settings.interventions_topic
 
 # row key -> (key name, [(input partition, input offset, projection)], a record of its partition)
 PendingRows = dict[bytes, tuple[str, list[tuple[int, int, bytes]], EventT]]
@@ -41,7 +43,8 @@ def add_event(pending: PendingRows, item: EntityEvent, record: EventT) -> None:
 
 
 async def write_rows(pending: PendingRows) -> None:
-    """Apply every queued entity's events and write its row once.
+    """Apply every queued entity's events and write its row once; evaluate the rules that watch
+    the entity's attributes and send what fires to the interventions topic.
 
     An event at or below the input offset stored in its row for its input partition (same
     changelog record as the values) is a replay and is not applied again; the row is still
@@ -53,9 +56,23 @@ async def write_rows(pending: PendingRows) -> None:
         # Faust tables read and write the partition of the "current event".
         with as_current_event(record):
             row = decode_row(entity_state.get(row_key))
+        watched = bool(catalog.rules.watched(key_name))
+        previous = watched_values(row, catalog, key_name, now_ms) if watched else {}
         done = apply_record(row, catalog, key_name, sourced, now_ms=now_ms, dedupe_ids=_dedupe_ids)
+        instances = []
+        if watched and done.last_event is not None:
+            entity_id = split_row_key(row_key)[1].decode()
+            instances = fire_interventions(
+                row, catalog, key_name, entity_id, previous, done.last_event, now_ms
+            )
         await _writer.put(row_key, encode_row(row), record)
+        for instance in instances:
+            target = instance["target_attribute_key"]["id"].encode()
+            await app.producer.send(
+                _interventions_topic, target, orjson.dumps(instance), None, None, None
+            )
         ingest_stats.replays_skipped += done.replays
         ingest_stats.duplicates_dropped += done.duplicates
         ingest_stats.applied += done.applied
+        ingest_stats.interventions += len(instances)
     _writer.finish_batch()

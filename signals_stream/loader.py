@@ -27,6 +27,7 @@ import yaml
 from signals_stream.definitions import AttributeGroup, AttributeKey
 from signals_stream.engine import Catalog
 from signals_stream.errors import DefinitionError
+from signals_stream.interventions import RuleIntervention
 
 __all__ = ["LoadedDefinitions", "load_definitions"]
 
@@ -37,10 +38,10 @@ _DATA_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 class LoadedDefinitions:
     keys: tuple[AttributeKey, ...]
     groups: tuple[AttributeGroup, ...]
-    interventions: tuple[dict[str, Any], ...]  # validated by the rule engine (issue #4)
+    interventions: tuple[RuleIntervention, ...]
 
     def catalog(self) -> Catalog:
-        return Catalog.build(self.groups, self.keys)
+        return Catalog.build(self.groups, self.keys, self.interventions)
 
 
 def load_definitions(source: str | Path) -> LoadedDefinitions:
@@ -52,7 +53,7 @@ def load_definitions(source: str | Path) -> LoadedDefinitions:
     items = _read_items(source)
     keys: list[AttributeKey] = []
     groups: list[AttributeGroup] = []
-    interventions: list[dict[str, Any]] = []
+    interventions: list[RuleIntervention] = []
     for index, (kind, body) in enumerate(items):
         body = {"is_published": True, **body}
         try:
@@ -61,11 +62,14 @@ def load_definitions(source: str | Path) -> LoadedDefinitions:
             elif kind == "attribute_keys":
                 keys.append(AttributeKey.parse(body))
             else:
-                interventions.append(body)
+                interventions.append(RuleIntervention.parse(body))
         except DefinitionError as exc:
             raise DefinitionError(f"{source}: item {index} ({kind}): {exc}") from exc
     loaded = LoadedDefinitions(tuple(keys), tuple(groups), tuple(interventions))
-    loaded.catalog()  # compile now, so a bad definition fails at start-up
+    skipped = loaded.catalog().rules.skipped  # compile now: bad definitions fail at start-up
+    if skipped:
+        name, why = next(iter(skipped.items()))
+        raise DefinitionError(f"{source}: intervention {name} cannot be evaluated: {why}")
     return loaded
 
 

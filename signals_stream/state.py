@@ -9,7 +9,8 @@ Stored as the value of the entity-state table (RocksDB + compacted changelog), k
      "updated_ms": ...,            wall clock of the last update (for TTL sweeps)
      "off": {"<partition>": 4711}, last applied input offset per input partition
      "a": {"<slot id>": [state, updated_ms]},   attribute states (engine.catalog.Slot)
-     "ids": ["<event id>", ...]}   recent event ids, only with SIGNALS_DEDUPE_EVENT_IDS
+     "ids": ["<event id>", ...],   recent event ids, only with SIGNALS_DEDUPE_EVENT_IDS
+     "f": ["<rule>:<version>", ...]}   rules whose criteria held at the last update
 
 ``off`` makes updates idempotent under at-least-once delivery: every event carries the input
 partition and offset it was read from (``routing``), the row and its offsets travel in the same
@@ -41,7 +42,16 @@ ROW_VERSION = 1
 class EntityRow:
     """Mutable, in-memory form of one entity row."""
 
-    __slots__ = ("attrs", "events", "first_ms", "last_ms", "offsets", "recent_ids", "updated_ms")
+    __slots__ = (
+        "attrs",
+        "events",
+        "first_ms",
+        "last_ms",
+        "fired",
+        "offsets",
+        "recent_ids",
+        "updated_ms",
+    )
 
     def __init__(self) -> None:
         self.events = 0
@@ -51,6 +61,7 @@ class EntityRow:
         self.offsets: dict[str, int] = {}
         self.attrs: dict[str, list[Any]] = {}
         self.recent_ids: list[str] = []
+        self.fired: list[str] = []
 
     def already_applied(self, partition: int, offset: int) -> bool:
         return offset <= self.offsets.get(str(partition), -1)
@@ -87,6 +98,7 @@ def encode_row(row: EntityRow) -> bytes:
             "off": row.offsets,
             "a": row.attrs,
             **({"ids": row.recent_ids} if row.recent_ids else {}),
+            **({"f": row.fired} if row.fired else {}),
         }
     )
 
@@ -111,6 +123,7 @@ def decode_row(raw: bytes | None) -> EntityRow:
         row.offsets = {str(k): int(v) for k, v in data["off"].items()}
         row.attrs = data.get("a") or {}
         row.recent_ids = data.get("ids") or []
+        row.fired = data.get("f") or []
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"undecodable entity row: {exc}") from exc
     return row

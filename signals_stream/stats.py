@@ -19,6 +19,7 @@ class IngestStats:
         "forwarded",
         "good",
         "input_batches",
+        "interventions",
         "replays_skipped",
     )
 
@@ -29,6 +30,7 @@ class IngestStats:
         self.replays_skipped = 0
         self.duplicates_dropped = 0
         self.input_batches = 0
+        self.interventions = 0
         self.entity_batches = 0
         self.bad: Counter[str] = Counter()
 
@@ -49,5 +51,6 @@ class IngestStats:
             "replays_skipped": self.replays_skipped,
             "duplicates_dropped": self.duplicates_dropped,
             "input_batches": self.input_batches,
+            "interventions": self.interventions,
             "entity_batches": self.entity_batches,
         }

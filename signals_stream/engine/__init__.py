@@ -16,6 +16,7 @@ from signals_stream.engine.catalog import (
 from signals_stream.engine.expiry import row_expired
 from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.engine.read import read_attribute, read_group
+from signals_stream.engine.rules import fire_interventions, watched_values
 
 __all__ = [
     "Applied",
@@ -25,9 +26,11 @@ __all__ = [
     "PublishedGroup",
     "ReadableAttribute",
     "Slot",
+    "fire_interventions",
     "fold_events",
     "prune_row",
     "read_attribute",
     "read_group",
     "row_expired",
+    "watched_values",
 ]

@@ -18,6 +18,7 @@ class Applied(NamedTuple):
     applied: int
     replays: int  # at or below the row's input offset: already applied
     duplicates: int  # an event id the row saw recently (``dedupe_ids``)
+    last_event: Event | None  # the last event applied (it triggers interventions)
 
 
 def apply_record(
@@ -60,4 +61,4 @@ def apply_record(
             fold_events(row, program, fresh, now_ms)
         row.record_events(fresh, now_ms=now_ms)
     prune_row(row, program, now_ms)
-    return Applied(len(fresh), replays, duplicates)
+    return Applied(len(fresh), replays, duplicates, fresh[-1] if fresh else None)

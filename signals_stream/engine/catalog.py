@@ -26,6 +26,7 @@ from signals_stream.definitions import (
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.events import Projection
+from signals_stream.interventions import RuleIndex, RuleIntervention, build_index
 from signals_stream.routing import KeyRoute, RoutingPlan
 from signals_stream.windows import Window, effective_ttl, window_for
 
@@ -80,6 +81,16 @@ class PublishedGroup:
     def key_name(self) -> str:
         return self.compiled.key.name
 
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.attributes)
+
+    def attribute(self, name: str) -> ReadableAttribute:
+        for attribute in self.attributes:
+            if attribute.name == name:
+                return attribute
+        raise KeyError(name)
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -87,10 +98,17 @@ class Catalog:
 
     groups: Mapping[tuple[str, int], PublishedGroup] = field(default_factory=dict)
     programs: Mapping[str, KeyProgram] = field(default_factory=dict)
+    rules: RuleIndex = field(default_factory=lambda: build_index((), {}))
 
     @classmethod
-    def build(cls, groups: Iterable[AttributeGroup], keys: Iterable[AttributeKey] = ()) -> Catalog:
-        """Compile the *published stream* groups among ``groups``.
+    def build(
+        cls,
+        groups: Iterable[AttributeGroup],
+        keys: Iterable[AttributeKey] = (),
+        rules: Iterable[RuleIntervention] = (),
+    ) -> Catalog:
+        """Compile the *published stream* groups among ``groups``, and index the published
+        ``rules`` against them (unresolvable rules are listed in ``catalog.rules.skipped``).
 
         Group keys given by name only are resolved against ``keys`` and the built-ins.
 
@@ -151,6 +169,7 @@ class Catalog:
                 name: KeyProgram(key=keys_by_name[name], slots=tuple(s))
                 for name, s in programs.items()
             },
+            rules=build_index(rules, published),
         )
 
     def group(self, name: str, version: int | None = None) -> PublishedGroup:

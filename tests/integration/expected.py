@@ -32,6 +32,7 @@ def lifetime_definitions(path: Path) -> Path:
             for a in group["attributes"]
             if "period" not in a and not a["aggregation"].startswith("time_since")
         ]
+    doc.pop("interventions", None)  # they read the rolling attributes removed above
     path.write_text(yaml.safe_dump(doc))
     return path
 
