@@ -98,5 +98,7 @@ entity_events_topic = app.topic(
 # Registered last: these modules import the app and topics defined above.
 import agents.entities  # noqa: E402, F401
 import agents.ingest  # noqa: E402, F401
+import agents.interventions_tail  # noqa: E402, F401
 import signals_stream.api.entities  # noqa: E402, F401
+import signals_stream.api.interventions  # noqa: E402, F401
 import signals_stream.api.tables  # noqa: E402, F401

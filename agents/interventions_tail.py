@@ -1,0 +1,45 @@
+"""Every worker tails the whole interventions topic (no consumer group: each worker needs every
+record) and hands each instance to its local SSE subscribers, so a subscriber on any worker
+receives interventions computed on any worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from signals_stream.app import app, settings
+from signals_stream.interventions.hub import Hub
+
+__all__ = ["hub", "tail_interventions"]
+
+logger = logging.getLogger(__name__)
+hub = Hub()
+
+
+@app.task
+async def tail_interventions() -> None:
+    while True:
+        consumer = AIOKafkaConsumer(
+            settings.interventions_topic,
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",  # subscribers want what happens from now on
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        )
+        try:
+            await consumer.start()
+            async for message in consumer:
+                try:
+                    hub.publish(orjson.loads(message.value))
+                except (orjson.JSONDecodeError, TypeError, AttributeError):
+                    logger.warning("unreadable intervention at offset %d", message.offset)
+        except KafkaError as exc:
+            logger.warning("interventions tail: %s; retrying in 1 s", exc)
+            await asyncio.sleep(1.0)
+        finally:
+            await consumer.stop()
