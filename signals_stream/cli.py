@@ -88,6 +88,19 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(handler=_cmd_generate)
 
+    tail = sub.add_parser(
+        "interventions", help="print interventions from SIGNALS_INTERVENTIONS_TOPIC as they arrive"
+    )
+    tail.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="NAME=ID",
+        help="only these targets, e.g. --key domain_userid=ID (repeatable)",
+    )
+    tail.add_argument("--from-beginning", action="store_true", help="replay the whole topic first")
+    tail.set_defaults(handler=_cmd_interventions)
+
     replay = sub.add_parser("replay", help="produce TSV or NDJSON events into the input topic")
     replay.add_argument(
         "files", nargs="+", type=Path, help="files, one event per line ('-' = stdin)"
@@ -179,6 +192,45 @@ def _wait_for_signal() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         while not stop:
             signal.pause()
+
+
+# --- interventions ------------------------------------------------------------------------
+
+
+def _cmd_interventions(args: argparse.Namespace, settings: Settings) -> int:
+    targets = set()
+    for item in args.key:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ConfigurationError(f"--key expects NAME=ID, got {item!r}")
+        targets.add((name, value))
+    return asyncio.run(_tail(settings, targets, args.from_beginning))
+
+
+async def _tail(settings: Settings, targets: set[tuple[str, str]], from_beginning: bool) -> int:
+    """One JSON intervention per line on stdout (an example consumer of the output topic)."""
+    import orjson
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        settings.interventions_topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+    )
+    await consumer.start()
+    try:
+        async for message in consumer:
+            instance = orjson.loads(message.value)
+            target = instance.get("target_attribute_key") or {}
+            if targets and (target.get("name"), target.get("id")) not in targets:
+                continue
+            sys.stdout.write(message.value.decode() + "\n")
+            sys.stdout.flush()
+    finally:
+        await consumer.stop()
+    return 0
 
 
 # --- generate / replay -------------------------------------------------------------------------
