@@ -110,6 +110,15 @@ async def measure_worker(worker: Worker, expected_applied: int, events: int) -> 
     }
 
 
+async def first_sse_frame(session: aiohttp.ClientSession, url: str) -> float:
+    """Wall-clock ms at which the first ``data:`` frame of an SSE stream arrives."""
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
+        async for line in response.content:
+            if line.startswith(b"data: "):
+                return time.time() * 1000
+    raise RuntimeError("stream ended without a frame")
+
+
 async def latency_under_load(
     bootstrap: str, topic: str, worker: Worker, rate: float, seconds: float
 ) -> dict[str, float]:
@@ -125,6 +134,7 @@ async def latency_under_load(
 
     load_task = asyncio.create_task(produce_records([bootstrap], topic, load(), rate=rate))
     visible: list[float] = []
+    sse: list[float] = []
     reads: list[float] = []
     known_users: list[str] = []
     async with aiohttp.ClientSession() as session:
@@ -146,6 +156,12 @@ async def latency_under_load(
                 for index in (3, 4, 119, 124):  # collector, dvce_created, dvce_sent, derived
                     fields[index] = now
                 event_time_ms = parse_record(b"\t".join(fields)).event_time_ms
+                stream = asyncio.create_task(
+                    first_sse_frame(
+                        session, f"{worker.url}/api/v1/interventions?domain_userid={probe}"
+                    )
+                )
+                await asyncio.sleep(0.05)  # the subscription is open before the event exists
                 await producer.send_and_wait(topic, b"\t".join(fields), key=probe.encode())
                 url = f"{worker.url}/tables/bench_user/{probe}"
                 while time.monotonic() < stop + 10:
@@ -158,6 +174,11 @@ async def latency_under_load(
                         known_users.append(probe)
                         break
                     await asyncio.sleep(0.002)
+                try:
+                    arrived_ms = await asyncio.wait_for(stream, 10)
+                    sse.append(arrived_ms - event_time_ms)
+                except TimeoutError:
+                    pass
                 await asyncio.sleep(0.05)
         finally:
             await producer.stop()
@@ -166,6 +187,9 @@ async def latency_under_load(
         "visible_p50_ms": pct(visible, 0.5),
         "visible_p99_ms": pct(visible, 0.99),
         "probes": len(visible),
+        "sse_p50_ms": pct(sse, 0.5) if sse else float("nan"),
+        "sse_p99_ms": pct(sse, 0.99) if sse else float("nan"),
+        "sse_frames": len(sse),
         "read_p50_ms": pct(reads, 0.5),
         "read_p99_ms": pct(reads, 0.99),
         "reads": len(reads),
@@ -230,6 +254,8 @@ async def main() -> None:
                 f"(c) event -> visible at {b['events_per_s'] / 2:,.0f} events/s: "
                 f"p50 {c['visible_p50_ms']:.0f} ms, p99 {c['visible_p99_ms']:.0f} ms "
                 f"({c['probes']} probes)\n"
+                f"    event -> intervention on SSE: p50 {c['sse_p50_ms']:.0f} ms, "
+                f"p99 {c['sse_p99_ms']:.0f} ms ({c['sse_frames']} frames)\n"
                 f"(d) table view read under load: p50 {c['read_p50_ms']:.1f} ms, "
                 f"p99 {c['read_p99_ms']:.1f} ms ({c['reads']} reads)",
                 flush=True,
