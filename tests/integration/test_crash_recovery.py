@@ -15,9 +15,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from signals_stream.generator import GeneratorConfig, generate_events
-from signals_stream.topics import TopicSpec, ensure_topics
 from tests.integration.expected import expected_values, lifetime_definitions, mismatches
-from tests.integration.workers import Worker, free_port
+from tests.integration.workers import Worker, stream_app
 
 pytestmark = pytest.mark.integration
 
@@ -63,27 +62,19 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
         )
     ]
     expected = expected_values(definitions, lines)
-    app_id = f"crash-{uuid.uuid4().hex[:8]}"
-    input_topic = f"{app_id}-in"
     # One input partition keeps each entity's event order identical to the reference pass, so
     # even float sums compare exactly; the entity topic and table still have 4 partitions.
-    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(input_topic, 1)]))
+    app = stream_app(kafka_broker, "crash", input_partitions=1)
+    input_topic = app.input_topic
     state_dir = tmp_path / "state"
-    env = {
-        "SIGNALS_BROKER": kafka_broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": input_topic,
-        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
-        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
-        "SIGNALS_PARTITIONS": "4",
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(state_dir),
-        "SIGNALS_DEFINITIONS": str(definitions),
+    env = app.env(
+        state_dir,
+        SIGNALS_DEFINITIONS=str(definitions),
         # Tansu answers ListOffsets(latest) with the base offset of the last record batch + 1,
         # so Faust's changelog recovery would stop before the last batch's other records.
         # One record per batch keeps the end offset exact on this broker (Kafka needs nothing).
-        "SIGNALS_PRODUCER_MAX_BATCH_SIZE": "1",
-    }
+        SIGNALS_PRODUCER_MAX_BATCH_SIZE="1",
+    )
     first = Worker(env, tmp_path / "worker-1.log")
     first.wait_healthy()
     producer = _produce_in_background(kafka_broker.bootstrap, input_topic, lines, rate=1000)

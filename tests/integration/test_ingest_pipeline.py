@@ -12,9 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from signals_stream.deadletter import original_bytes
-from signals_stream.topics import TopicSpec, ensure_topics
 from tests.datafiles import DATA_DIR
-from tests.integration.workers import free_port, running_worker
+from tests.integration.workers import running_worker, stream_app
 
 pytestmark = pytest.mark.integration
 
@@ -60,14 +59,7 @@ async def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) 
 def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
     kafka_broker, tmp_path: Path
 ) -> None:
-    app_id = f"it-{uuid.uuid4().hex[:8]}"
-    topics = {name: f"{app_id}-{name}" for name in ("in", "bad", "out")}
-    asyncio.run(
-        ensure_topics(
-            [kafka_broker.bootstrap],
-            [TopicSpec(name, 4) for name in topics.values()],
-        )
-    )
+    app = stream_app(kafka_broker, "it")
     micro = _lines(MICRO)
     widerow = _lines(WIDEROW)
     malformed = [line for line in widerow if line.count(b"\t") != 130]
@@ -78,19 +70,9 @@ def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
     ]
     assert len(invalid_ts) == len(_lines(INVALID_TS_BADROWS))
     bad_inputs = [*malformed, *invalid_ts, not_utf8, b"", b"{not json"]
-    env = {
-        "SIGNALS_BROKER": kafka_broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": topics["in"],
-        "SIGNALS_BAD_EVENTS_TOPIC": topics["bad"],
-        "SIGNALS_INTERVENTIONS_TOPIC": topics["out"],
-        "SIGNALS_PARTITIONS": "4",
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
-    }
-    with running_worker(env, tmp_path / "worker.log") as worker:
-        asyncio.run(_produce(kafka_broker.bootstrap, topics["in"], [*micro, *bad_inputs]))
-        dead = asyncio.run(_consume(kafka_broker.bootstrap, topics["bad"], len(bad_inputs), 60))
+    with running_worker(app.env(tmp_path / "state"), tmp_path / "worker.log") as worker:
+        asyncio.run(_produce(kafka_broker.bootstrap, app.input_topic, [*micro, *bad_inputs]))
+        dead = asyncio.run(_consume(kafka_broker.bootstrap, app.bad_topic, len(bad_inputs), 60))
         assert len(dead) == len(bad_inputs), worker.log_tail()
         reasons = sorted(record["reason"] for record in dead)
         assert reasons.count("FieldNumberMismatch(130)") == 1
@@ -98,7 +80,7 @@ def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
         assert reasons.count("NotUtf8") == 1
         assert reasons.count("InvalidTimestamp(etl_tstamp)") == len(invalid_ts)
         assert sorted(original_bytes(r) for r in dead) == sorted(bad_inputs)
-        assert all(r["source"]["topic"] == topics["in"] for r in dead)
+        assert all(r["source"]["topic"] == app.input_topic for r in dead)
 
         # The 73 good micro events belong to one user and one session.
         user = micro[0].split(b"\t")[15].decode()
@@ -123,23 +105,12 @@ def test_input_already_keyed_by_an_attribute_key_skips_the_repartition_for_it(
 ) -> None:
     """Enrich can key records by ``domain_userid``: those events update the user rows straight
     from the input partition, and only the session events cross the entity-events topic."""
-    app_id = f"keyed-{uuid.uuid4().hex[:8]}"
-    input_topic = f"{app_id}-in"
-    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(input_topic, 4)]))
+    app = stream_app(kafka_broker, "keyed")
+    input_topic = app.input_topic
     micro = _lines(MICRO)
     user = micro[0].split(b"\t")[15]
     session = micro[0].split(b"\t")[123].decode()
-    env = {
-        "SIGNALS_BROKER": kafka_broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": input_topic,
-        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
-        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
-        "SIGNALS_PARTITIONS": "4",
-        "SIGNALS_INPUT_KEYED_BY": "domain_userid",
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
-    }
+    env = app.env(tmp_path / "state", SIGNALS_INPUT_KEYED_BY="domain_userid")
 
     async def produce_keyed() -> None:
         producer = AIOKafkaProducer(

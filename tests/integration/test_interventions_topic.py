@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 import orjson
@@ -13,8 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from signals_stream.generator import GeneratorConfig, generate_events
 from signals_stream.produce import produce_records
-from signals_stream.topics import TopicSpec, ensure_topics
-from tests.integration.workers import free_port, running_worker
+from tests.integration.workers import running_worker, stream_app
 from tests.unit.engine.test_engine_interventions import EXAMPLE, _run
 
 pytestmark = pytest.mark.integration
@@ -52,24 +50,12 @@ def test_rules_fire_once_per_shopper_onto_the_interventions_topic(
     expected = {
         i["target_attribute_key"]["id"] for i in expected_sent if i["name"] == "first_cart_add"
     }
-    app_id = f"rules-{uuid.uuid4().hex[:8]}"
-    topics = {name: f"{app_id}-{name}" for name in ("in", "bad", "out")}
-    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(t, 4) for t in topics.values()]))
-    env = {
-        "SIGNALS_BROKER": kafka_broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": topics["in"],
-        "SIGNALS_BAD_EVENTS_TOPIC": topics["bad"],
-        "SIGNALS_INTERVENTIONS_TOPIC": topics["out"],
-        "SIGNALS_PARTITIONS": "4",
-        "SIGNALS_DEFINITIONS": str(EXAMPLE),
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
-    }
+    app = stream_app(kafka_broker, "rules")
+    env = app.env(tmp_path / "state", SIGNALS_DEFINITIONS=str(EXAMPLE))
     with running_worker(env, tmp_path / "worker.log") as worker:
         records = ((None, line) for line in lines)
-        asyncio.run(produce_records([kafka_broker.bootstrap], topics["in"], records))
-        received = asyncio.run(_consume(kafka_broker.bootstrap, topics["out"], 8.0, 90.0))
+        asyncio.run(produce_records([kafka_broker.bootstrap], app.input_topic, records))
+        received = asyncio.run(_consume(kafka_broker.bootstrap, app.out_topic, 8.0, 90.0))
         first_adds = [r for r in received if r["name"] == "first_cart_add"]
         targets = [r["target_attribute_key"]["id"] for r in first_adds]
         assert expected, "the workload has cart adds"

@@ -7,7 +7,6 @@ import asyncio
 import queue
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -17,8 +16,7 @@ from snowplow_signals import AttributeKeyIdentifiers, SignalsSandbox
 
 from signals_stream.generator import GeneratorConfig, generate_events
 from signals_stream.produce import produce_records
-from signals_stream.topics import TopicSpec, ensure_topics
-from tests.integration.workers import free_port, running_worker
+from tests.integration.workers import running_worker, stream_app
 from tests.unit.engine.test_engine_interventions import EXAMPLE, _run
 
 pytestmark = pytest.mark.integration
@@ -44,20 +42,8 @@ def test_sdk_and_raw_subscribers_receive_their_interventions(kafka_broker, tmp_p
         {i["target_attribute_key"]["id"] for i in expected_sent if i["name"] == "first_cart_add"}
     )
     assert len(shoppers) >= 2, "the workload has at least two shoppers"
-    app_id = f"sse-{uuid.uuid4().hex[:8]}"
-    topics = {name: f"{app_id}-{name}" for name in ("in", "bad", "out")}
-    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(t, 4) for t in topics.values()]))
-    env = {
-        "SIGNALS_BROKER": kafka_broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": topics["in"],
-        "SIGNALS_BAD_EVENTS_TOPIC": topics["bad"],
-        "SIGNALS_INTERVENTIONS_TOPIC": topics["out"],
-        "SIGNALS_PARTITIONS": "4",
-        "SIGNALS_DEFINITIONS": str(EXAMPLE),
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
-    }
+    app = stream_app(kafka_broker, "sse")
+    env = app.env(tmp_path / "state", SIGNALS_DEFINITIONS=str(EXAMPLE))
     with running_worker(env, tmp_path / "worker.log") as worker:
         status, body = worker.get("/api/v1/interventions")
         assert status == 400 and orjson.loads(body)["error"] == "bad_request"
@@ -78,7 +64,7 @@ def test_sdk_and_raw_subscribers_receive_their_interventions(kafka_broker, tmp_p
         time.sleep(1.0)  # the SDK's request is open too
         try:
             records = ((None, line) for line in lines)
-            asyncio.run(produce_records([kafka_broker.bootstrap], topics["in"], records))
+            asyncio.run(produce_records([kafka_broker.bootstrap], app.input_topic, records))
             received = subscription.get(block=True, timeout=60)
             assert received.name in {"first_cart_add", "offer_help_after_cart_removals"}
             assert received.target_attribute_key.id == shoppers[0]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 import orjson
 import pytest
 
 from signals_stream.produce import produce_records
-from signals_stream.topics import TopicSpec, ensure_topics
 from tests.datafiles import DATA_DIR
-from tests.integration.workers import free_port, running_worker
+from tests.integration.workers import running_worker, stream_app
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +29,8 @@ attribute_groups:
 def test_rows_past_their_ttl_are_swept(kafka_broker, tmp_path: Path) -> None:
     definitions = tmp_path / "definitions.yaml"
     definitions.write_text(DEFINITIONS)
-    app_id = f"sweep-{uuid.uuid4().hex[:8]}"
-    input_topic = f"{app_id}-in"
-    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(input_topic, 4)]))
+    app = stream_app(kafka_broker, "sweep")
+    input_topic = app.input_topic
     lines = [
         line
         for line in (DATA_DIR / "kafka-live-viewer-profiles" / "micro.1.tsv")
@@ -42,18 +39,9 @@ def test_rows_past_their_ttl_are_swept(kafka_broker, tmp_path: Path) -> None:
         if line
     ]
     user = lines[0].split(b"\t")[15].decode()
-    env = {
-        "SIGNALS_BROKER": kafka_broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": input_topic,
-        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
-        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
-        "SIGNALS_PARTITIONS": "4",
-        "SIGNALS_DEFINITIONS": str(definitions),
-        "SIGNALS_SWEEP_INTERVAL_S": "1",
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(tmp_path / "state"),
-    }
+    env = app.env(
+        tmp_path / "state", SIGNALS_DEFINITIONS=str(definitions), SIGNALS_SWEEP_INTERVAL_S="1"
+    )
     with running_worker(env, tmp_path / "worker.log") as worker:
         records = ((None, line) for line in lines)
         asyncio.run(produce_records([kafka_broker.bootstrap], input_topic, records))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 import orjson
@@ -13,9 +12,8 @@ import pytest
 
 from signals_stream.generator import GeneratorConfig, generate_events
 from signals_stream.produce import produce_records
-from signals_stream.topics import TopicSpec, ensure_topics
 from tests.integration.expected import expected_values, lifetime_definitions, mismatches
-from tests.integration.workers import Worker, free_port
+from tests.integration.workers import Worker, stream_app
 
 pytestmark = pytest.mark.integration
 
@@ -25,25 +23,11 @@ def test_table_views_answer_every_entity_from_either_worker(kafka_broker, tmp_pa
     generated = generate_events(GeneratorConfig(users=40, seed=11))
     lines = [next(generated).line for _ in range(1500)]
     expected = expected_values(definitions, lines)
-    app_id = f"pair-{uuid.uuid4().hex[:8]}"
-    input_topic = f"{app_id}-in"
-    asyncio.run(ensure_topics([kafka_broker.bootstrap], [TopicSpec(input_topic, 1)]))
-    common = {
-        "SIGNALS_BROKER": kafka_broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": input_topic,
-        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
-        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
-        "SIGNALS_PARTITIONS": "4",
-        "SIGNALS_DEFINITIONS": str(definitions),
-    }
+    app = stream_app(kafka_broker, "pair", input_partitions=1)
+    input_topic = app.input_topic
     workers = [
         Worker(
-            {
-                **common,
-                "SIGNALS_WEB_PORT": str(free_port()),
-                "SIGNALS_DATA_DIR": str(tmp_path / f"w{i}"),
-            },
+            app.env(tmp_path / f"w{i}", SIGNALS_DEFINITIONS=str(definitions)),
             tmp_path / f"worker-{i}.log",
         )
         for i in range(2)

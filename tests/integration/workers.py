@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -11,10 +13,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["FAST_GROUP_TIMEOUTS", "Worker", "free_port", "running_worker"]
+from signals_stream.topics import TopicSpec, ensure_topics
+
+__all__ = [
+    "FAST_GROUP_TIMEOUTS",
+    "StreamApp",
+    "Worker",
+    "free_port",
+    "running_worker",
+    "stream_app",
+]
 
 # Tests run one or two local workers: a short session lets a restarted worker rejoin quickly.
 FAST_GROUP_TIMEOUTS = {
@@ -97,3 +110,55 @@ def running_worker(env: dict[str, str], log_path: Path) -> Iterator[Worker]:
         yield worker
     finally:
         worker.stop()
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamApp:
+    """A signals-stream app under test: its own app id and topics on the shared broker."""
+
+    broker_url: str
+    app_id: str
+    partitions: int
+
+    @property
+    def input_topic(self) -> str:
+        return f"{self.app_id}-in"
+
+    @property
+    def bad_topic(self) -> str:
+        return f"{self.app_id}-bad"
+
+    @property
+    def out_topic(self) -> str:
+        return f"{self.app_id}-out"
+
+    def env(self, state_dir: Path, **extra: str) -> dict[str, str]:
+        """The environment of one worker of this app (its own web port and state)."""
+        return {
+            "SIGNALS_BROKER": self.broker_url,
+            "SIGNALS_APP_ID": self.app_id,
+            "SIGNALS_INPUT_TOPIC": self.input_topic,
+            "SIGNALS_BAD_EVENTS_TOPIC": self.bad_topic,
+            "SIGNALS_INTERVENTIONS_TOPIC": self.out_topic,
+            "SIGNALS_PARTITIONS": str(self.partitions),
+            "SIGNALS_WEB_PORT": str(free_port()),
+            "SIGNALS_DATA_DIR": str(state_dir),
+            **extra,
+        }
+
+
+def stream_app(broker: Any, prefix: str, *, input_partitions: int = 4) -> StreamApp:
+    """A fresh app id with its input, bad-events and interventions topics created (4
+    partitions, or ``input_partitions`` for the input)."""
+    app = StreamApp(broker.url, f"{prefix}-{uuid.uuid4().hex[:8]}", partitions=4)
+    asyncio.run(
+        ensure_topics(
+            [broker.bootstrap],
+            [
+                TopicSpec(app.input_topic, input_partitions),
+                TopicSpec(app.bad_topic, app.partitions),
+                TopicSpec(app.out_topic, app.partitions),
+            ],
+        )
+    )
+    return app
