@@ -9,13 +9,12 @@ from faust.types import EventT, StreamT
 
 from agents.counters import ingest_stats
 from agents.state_writer import PendingRows, add_event, write_rows
-from signals_stream.app import app, entity_events_topic, settings
+from signals_stream.app import ENTITY_EVENTS_TOPIC, app, entity_events_topic, settings
 from signals_stream.routing import decode_entity_events
 from tables.entity_sweep import Sweeper
 
 __all__ = ["entities", "sweeper"]
 
-entity_topic_name = entity_events_topic.get_topic_name()
 sweeper = Sweeper()
 _last_sweep: dict[int, float] = {}
 _SWEEP_STEP_EVERY_S = 1.0  # one bounded slice per partition per second at most
@@ -47,5 +46,5 @@ async def entities(stream: StreamT[bytes]) -> None:
 async def tick_owned_partitions() -> None:
     """An empty record to each entity partition this worker owns, so idle ones are swept."""
     for tp in app.consumer.assignment():
-        if tp.topic == entity_topic_name:
-            await app.producer.send(entity_topic_name, None, b"", tp.partition, None, None)
+        if tp.topic == ENTITY_EVENTS_TOPIC:
+            await app.producer.send(ENTITY_EVENTS_TOPIC, None, b"", tp.partition, None, None)

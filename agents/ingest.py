@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import EventT, StreamT
 
 from agents.counters import ingest_stats
 from agents.state_writer import PendingRows, add_event, write_rows
-from signals_stream.app import app, bad_events_topic, entity_events_topic, input_topic, settings
+from signals_stream.app import ENTITY_EVENTS_TOPIC, app, bad_events_topic, input_topic, settings
 from signals_stream.deadletter import dead_letter_record
 from signals_stream.errors import BadEvent
 from signals_stream.events import parse_record
@@ -21,7 +21,6 @@ from signals_stream.routing import EntityEvent, encode_entity_events, route_even
 __all__ = ["ingest"]
 
 logger = logging.getLogger(__name__)
-entity_topic_name = entity_events_topic.get_topic_name()
 _entity_partitions = list(range(settings.partitions))
 
 
@@ -67,34 +66,30 @@ async def ingest(stream: StreamT[bytes]) -> None:
         # at-least-once.
         for target, items in by_partition.items():
             await app.producer.send(
-                entity_topic_name, None, encode_entity_events(items), target, None, None
+                ENTITY_EVENTS_TOPIC, None, encode_entity_events(items), target, None, None
             )
             ingest_stats.forwarded += len(items)
         if direct:
             await write_rows(direct)
 
 
-_direct_key_checked: list[str | None] = []
-
-
+@cache  # decided once, at the first batch (the consumer has the topic's metadata by then)
 def _direct_key() -> str | None:
     """The key whose events skip the entity-events hop (``SIGNALS_INPUT_KEYED_BY``): only when
     the input topic has the table's partition count, so an id's input partition is its table
     partition (both hashed by Kafka's default partitioner on the same bytes)."""
-    if not _direct_key_checked:
-        keyed_by = settings.input_keyed_by
-        partitions = app.consumer.topic_partitions(settings.input_topic)
-        if keyed_by is not None and partitions != settings.partitions:
-            logger.error(
-                "SIGNALS_INPUT_KEYED_BY=%s ignored: %s has %s partitions, SIGNALS_PARTITIONS is %d",
-                keyed_by,
-                settings.input_topic,
-                partitions,
-                settings.partitions,
-            )
-            keyed_by = None
-        _direct_key_checked.append(keyed_by)
-    return _direct_key_checked[0]
+    keyed_by = settings.input_keyed_by
+    partitions = app.consumer.topic_partitions(settings.input_topic)
+    if keyed_by is not None and partitions != settings.partitions:
+        logger.error(
+            "SIGNALS_INPUT_KEYED_BY=%s ignored: %s has %s partitions, SIGNALS_PARTITIONS is %d",
+            keyed_by,
+            settings.input_topic,
+            partitions,
+            settings.partitions,
+        )
+        return None
+    return keyed_by
 
 
 async def _dead_letter(event: EventT, error: BadEvent) -> None:

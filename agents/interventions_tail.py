@@ -8,11 +8,11 @@ import asyncio
 import logging
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from signals_stream.app import app, settings
 from signals_stream.interventions.hub import Hub
+from signals_stream.topics import tail_consumer
 
 __all__ = ["hub", "tail_interventions"]
 
@@ -23,12 +23,10 @@ hub = Hub()
 @app.task
 async def tail_interventions() -> None:
     while True:
-        consumer = AIOKafkaConsumer(
+        # From the end: subscribers want what happens from now on.
+        consumer = tail_consumer(
+            settings.bootstrap_servers,
             settings.interventions_topic,
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",  # subscribers want what happens from now on
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         )
         try:

@@ -15,6 +15,7 @@ from signals_stream.settings import Settings, load_settings
 from signals_stream.transport import SignalsApp
 
 __all__ = [
+    "ENTITY_EVENTS_TOPIC",
     "ENTITY_EVENTS_TOPIC_SUFFIX",
     "app",
     "bad_events_topic",
@@ -94,6 +95,7 @@ entity_events_topic = app.topic(
     partitions=settings.partitions,
     internal=True,
 )
+ENTITY_EVENTS_TOPIC = entity_events_topic.get_topic_name()
 
 # Registered last: these modules import the app and topics defined above.
 import agents.entities  # noqa: E402, F401

@@ -210,14 +210,11 @@ def _cmd_interventions(args: argparse.Namespace, settings: Settings) -> int:
 async def _tail(settings: Settings, targets: set[tuple[str, str]], from_beginning: bool) -> int:
     """One JSON intervention per line on stdout (an example consumer of the output topic)."""
     import orjson
-    from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(
-        settings.interventions_topic,
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
+    from signals_stream.topics import tail_consumer
+
+    consumer = tail_consumer(
+        settings.bootstrap_servers, settings.interventions_topic, from_beginning=from_beginning
     )
     await consumer.start()
     try:

@@ -12,12 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from signals_stream.errors import ConfigurationError
 
-__all__ = ["TopicSpec", "ensure_topics", "topic_partitions"]
+__all__ = ["TopicSpec", "ensure_topics", "tail_consumer", "topic_partitions"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,3 +132,18 @@ async def topic_partitions(bootstrap: list[str], topic: str) -> int | None:
         if topic not in set(await admin.list_topics()):
             return None
         return (await _partition_counts(admin, [topic])).get(topic)
+
+
+def tail_consumer(
+    bootstrap: list[str], topic: str, *, from_beginning: bool = False, fetch_max_wait_ms: int = 500
+) -> AIOKafkaConsumer:
+    """A consumer of every partition of ``topic`` outside any group: each reader (every
+    worker's SSE feed, a CLI) sees every record. Not started."""
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from faust.web import Request, Response, View
 
 from signals_stream.api.owner import route_to_owner
-from signals_stream.app import app, entity_events_topic
+from signals_stream.app import ENTITY_EVENTS_TOPIC, app
 from signals_stream.routing import entity_row_key
 from signals_stream.state import decode_row
 from tables.entity_state import entity_state
@@ -35,11 +35,10 @@ class HealthView(View):
     async def get(self, request: Request) -> Response:
         recovered = app.tables.recovery.completed.is_set()
         assignment = app.consumer.assignment() if recovered else set()
-        entity_topic = entity_events_topic.get_topic_name()
         body = {
             "status": "ok" if recovered else "starting",
             "assigned_partitions": len(assignment),
-            "entity_partitions": sum(1 for tp in assignment if tp.topic == entity_topic),
+            "entity_partitions": sum(1 for tp in assignment if tp.topic == ENTITY_EVENTS_TOPIC),
         }
         return self.json(body, status=200 if recovered else 503)
 

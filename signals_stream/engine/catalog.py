@@ -21,6 +21,7 @@ from signals_stream.definitions import (
     CompiledAttribute,
     CompiledGroup,
     CompiledKey,
+    NeededFields,
     compile_group,
 )
 from signals_stream.definitions.durations import duration_ms
@@ -193,21 +194,14 @@ class Catalog:
         keys = tuple(
             KeyRoute(name=p.key.name, value_of=p.key.key_value) for p in self.programs.values()
         )
-        needs = [p.key.needs for p in self.programs.values()]
-        needs += [s.attribute.needs for p in self.programs.values() for s in p.slots]
-        atomic: set[str] = set()
-        entities: set[str] = set()
-        unstruct: set[str] = set()
-        for need in needs:
-            atomic |= need.atomic
-            entities |= need.entities
-            unstruct |= need.unstruct
+        needs = NeededFields.union(
+            [p.key.needs for p in self.programs.values()]
+            + [s.attribute.needs for p in self.programs.values() for s in p.slots]
+        )
         return RoutingPlan(
             keys=keys,
             projection=Projection(
-                atomic=frozenset(atomic),
-                entity_keys=frozenset(entities),
-                unstruct_keys=frozenset(unstruct),
+                atomic=needs.atomic, entity_keys=needs.entities, unstruct_keys=needs.unstruct
             ),
         )
 
