@@ -38,7 +38,7 @@ from signals_stream.loader import load_definitions  # noqa: E402
 from signals_stream.produce import produce_records  # noqa: E402
 from signals_stream.routing import entity_projections  # noqa: E402
 from signals_stream.topics import TopicSpec, ensure_topics  # noqa: E402
-from tests.integration.workers import Worker, free_port  # noqa: E402
+from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
 
 DEFINITIONS = Path(__file__).with_name("definitions.yaml")
 PARTITIONS = 4
@@ -94,7 +94,7 @@ async def stats(session: aiohttp.ClientSession, url: str) -> dict:
 
 async def measure_worker(worker: Worker, expected_applied: int, events: int) -> dict[str, float]:
     pid = worker.process.pid
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"}) as session:
         while (await stats(session, worker.url))["applied"] == 0:
             await asyncio.sleep(0.05)
         t0, cpu0 = time.perf_counter(), cpu_seconds(pid)
@@ -137,7 +137,7 @@ async def latency_under_load(
     sse: list[float] = []
     reads: list[float] = []
     known_users: list[str] = []
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"}) as session:
         from aiokafka import AIOKafkaProducer
 
         producer = AIOKafkaProducer(
@@ -232,6 +232,7 @@ async def main() -> None:
             "SIGNALS_WEB_PORT": str(free_port()),
             "SIGNALS_DATA_DIR": str(Path(tmp) / "state"),
             "SIGNALS_LOG_LEVEL": "WARNING",
+            "SIGNALS_API_TOKEN": API_TOKEN,
         }
         if definitions:
             env["SIGNALS_DEFINITIONS"] = str(definitions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from faust.web import Request, Response, View
 
+from signals_stream.api.auth import requires_token
 from signals_stream.api.owner import route_to_owner
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app
 from signals_stream.routing import entity_row_key
@@ -15,6 +16,7 @@ __all__ = ["EntityView", "HealthView", "StatsView"]
 
 @app.page("/entities/{key_name}/{entity_id}")
 class EntityView(View):
+    @requires_token
     async def get(self, request: Request, key_name: str, entity_id: str) -> Response:
         entity = entity_id.encode()
         routed = await route_to_owner(app, entity_state, entity, self.web, request)
@@ -47,6 +49,7 @@ class HealthView(View):
 class StatsView(View):
     """What this worker has processed since it started (JSON; Prometheus comes with #6)."""
 
+    @requires_token
     async def get(self, request: Request) -> Response:
         from agents.counters import ingest_stats
         from agents.entities import sweeper

@@ -12,6 +12,7 @@ import time
 
 from faust.web import Request, Response, View
 
+from signals_stream.api.auth import requires_token
 from signals_stream.api.owner import route_to_owner
 from signals_stream.app import app
 from signals_stream.engine import read_group
@@ -50,6 +51,7 @@ async def _respond(
 
 @app.page("/tables/{group}/{version}/{key_value}")
 class GroupVersionView(View):
+    @requires_token
     async def get(self, request: Request, group: str, version: str, key_value: str) -> Response:
         if not version.isdigit() or int(version) < 1:
             return self.json(
@@ -64,5 +66,6 @@ class GroupVersionView(View):
 
 @app.page("/tables/{group}/{key_value}")
 class LatestGroupView(View):
+    @requires_token
     async def get(self, request: Request, group: str, key_value: str) -> Response:
         return await _respond(self, request, group, None, key_value)

@@ -18,9 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from signals_stream.topics import TopicSpec, ensure_topics
 
 __all__ = [
+    "API_TOKEN",
     "FAST_GROUP_TIMEOUTS",
     "StreamApp",
     "Worker",
@@ -36,6 +39,10 @@ FAST_GROUP_TIMEOUTS = {
 }
 
 
+# The bearer token every test worker is started with (SIGNALS_API_TOKEN).
+API_TOKEN = "test-token-" + uuid.uuid4().hex
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -47,6 +54,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.web_port = int(env["SIGNALS_WEB_PORT"])
+        self.token = env.get("SIGNALS_API_TOKEN")
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
@@ -61,9 +69,27 @@ class Worker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float = 5.0
+    ) -> tuple[int, bytes]:
+        """One HTTP call with the worker's token; a JSON ``body`` when given."""
+        data = None if body is None else orjson.dumps(body)
+        headers = {**self.auth_headers, "Content-Type": "application/json"}
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.url + path, headers=self.auth_headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
@@ -143,6 +169,7 @@ class StreamApp:
             "SIGNALS_PARTITIONS": str(self.partitions),
             "SIGNALS_WEB_PORT": str(free_port()),
             "SIGNALS_DATA_DIR": str(state_dir),
+            "SIGNALS_API_TOKEN": API_TOKEN,
             **extra,
         }
 
