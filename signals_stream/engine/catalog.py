@@ -48,6 +48,14 @@ class Slot:
     window: Window
     retention_ms: int | None
     skips_none: bool
+    # Wall-clock ms since which the slot has been read by a published group without a break
+    # (0: always). State written before it belongs to an earlier publication and is ignored, so
+    # deleting or unpublishing a group and publishing it again starts from nothing.
+    since_ms: int = 0
+
+    def stale(self, updated_ms: int) -> bool:
+        """True when a state last written at ``updated_ms`` predates this publication."""
+        return updated_ms < self.since_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +115,15 @@ class Catalog:
         groups: Iterable[AttributeGroup],
         keys: Iterable[AttributeKey] = (),
         rules: Iterable[RuleIntervention] = (),
+        *,
+        published_at_ms: Mapping[tuple[str, int], int] | None = None,
     ) -> Catalog:
         """Compile the *published stream* groups among ``groups``, and index the published
         ``rules`` against them (unresolvable rules are listed in ``catalog.rules.skipped``).
 
         Group keys given by name only are resolved against ``keys`` and the built-ins.
+        ``published_at_ms`` gives when each group version was last published (the registry
+        knows; a definitions file does not): a slot counts from its earliest live reader's.
 
         Raises:
             DefinitionError: a group's key cannot be resolved or compiled.
@@ -128,7 +140,9 @@ class Catalog:
         _check_one_source_per_key(compiled_groups)
         # Every reader of every slot: (its TTL, the compiled attribute, its key).
         readers: dict[str, list[tuple[int | None, CompiledAttribute, CompiledKey]]] = {}
+        since: dict[str, int] = {}
         for group, compiled in compiled_groups:
+            published = (published_at_ms or {}).get((group.name, group.version), 0)
             for attribute, definition in zip(
                 compiled.attributes, group.attributes or (), strict=True
             ):
@@ -136,7 +150,8 @@ class Catalog:
                 readers.setdefault(sid, []).append(
                     (_ttl_ms(group, definition), attribute, compiled.key)
                 )
-        slots = {sid: _slot(sid, attrs) for sid, attrs in readers.items()}
+                since[sid] = min(since.get(sid, published), published)
+        slots = {sid: _slot(sid, attrs, since[sid]) for sid, attrs in readers.items()}
         programs: dict[str, list[Slot]] = {}
         keys_by_name: dict[str, CompiledKey] = {}
         for sid, attrs in readers.items():
@@ -222,7 +237,9 @@ def _window(attribute: CompiledAttribute) -> Window:
     return window_for(get_reducer(attribute.aggregation), attribute.period_ms)
 
 
-def _slot(sid: str, readers: list[tuple[int | None, CompiledAttribute, CompiledKey]]) -> Slot:
+def _slot(
+    sid: str, readers: list[tuple[int | None, CompiledAttribute, CompiledKey]], since_ms: int
+) -> Slot:
     ttls = [ttl for ttl, _, _ in readers]
     retention = None if None in ttls else max(t for t in ttls if t is not None)
     attribute = readers[0][1]
@@ -232,6 +249,7 @@ def _slot(sid: str, readers: list[tuple[int | None, CompiledAttribute, CompiledK
         window=_window(attribute),
         retention_ms=retention,
         skips_none=get_reducer(attribute.aggregation).skips_none,
+        since_ms=since_ms,
     )
 
 

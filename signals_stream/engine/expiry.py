@@ -23,7 +23,11 @@ def row_expired(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool
     live = {} if program is None else {slot.id: slot for slot in program.slots}
     for sid, (_, updated_ms) in row.attrs.items():
         slot = live.get(sid)
-        if slot is not None and not expired(updated_ms, slot.retention_ms, now_ms):
+        if (
+            slot is not None
+            and not expired(updated_ms, slot.retention_ms, now_ms)
+            and not slot.stale(updated_ms)
+        ):
             return False
     finite = [s.retention_ms for s in live.values() if s.retention_ms is not None]
     idle_ms = max(finite) if finite else DEFAULT_IDLE_MS

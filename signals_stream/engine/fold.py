@@ -46,7 +46,11 @@ def fold_events(
             if value is None and slot.skips_none:
                 continue
             entry = attrs.get(slot.id)
-            if entry is None or expired(entry[1], slot.retention_ms, now_ms):
+            if (
+                entry is None
+                or expired(entry[1], slot.retention_ms, now_ms)
+                or slot.stale(entry[1])
+            ):
                 state = slot.window.initial()
             else:
                 state = entry[0]
@@ -56,7 +60,8 @@ def fold_events(
 
 
 def prune_row(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
-    """Reclaim storage: drop slots no published definition reads and slots past retention.
+    """Reclaim storage: drop slots no published definition reads, slots past retention and
+    slots left from an earlier publication.
 
     Returns:
         True when something was dropped.
@@ -65,7 +70,9 @@ def prune_row(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
     dead = [
         sid
         for sid, (_, updated_ms) in row.attrs.items()
-        if sid not in live or expired(updated_ms, live[sid].retention_ms, now_ms)
+        if sid not in live
+        or expired(updated_ms, live[sid].retention_ms, now_ms)
+        or live[sid].stale(updated_ms)
     ]
     for sid in dead:
         del row.attrs[sid]

@@ -17,7 +17,11 @@ def read_attribute(row: EntityRow | None, attribute: ReadableAttribute, now_ms: 
     ``time_since_*`` against ``now``, and null/default when absent or past its TTL."""
     value = None
     entry = None if row is None else row.attrs.get(attribute.slot.id)
-    if entry is not None and not expired(entry[1], attribute.ttl_ms, now_ms):
+    if (
+        entry is not None
+        and not expired(entry[1], attribute.ttl_ms, now_ms)
+        and not attribute.slot.stale(entry[1])
+    ):
         value = attribute.slot.window.read(entry[0], now_ms, attribute.time_unit)
     if value is None:
         if attribute.has_default:

@@ -1,0 +1,196 @@
+"""``POST /api/v1/get-online-attributes``: attribute values for up to 100 ids per key, by
+qualified attribute names (``group_vN:attribute``) or by service, in Signals' columnar shape:
+
+    {"domain_userid": ["u1", "u2"], "page_views": [3, null], ...}
+
+Any worker is an entry point: ids are grouped by the worker that owns their partition, each
+owner is asked once for its rows (``POST /internal/v1/rows``), and values are evaluated here
+at read time (rolling windows, ``time_since_*``, TTLs) with the same code as the table views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from faust.web import Request, Response, View
+from yarl import URL
+
+from signals_stream.api.auth import requires_token
+from signals_stream.api.responses import api_errors, json_body, ok
+from signals_stream.app import app, registry
+from signals_stream.engine import Catalog, read_attribute
+from signals_stream.engine.catalog import PublishedGroup, ReadableAttribute
+from signals_stream.errors import DefinitionError, NotFoundError, SignalsStreamError
+from signals_stream.live import current_catalog
+from signals_stream.registry import OnlineAttributesRequest
+from signals_stream.routing import entity_row_key
+from signals_stream.state import EntityRow, decode_row
+from tables.entity_state import entity_state
+
+__all__ = ["OnlineAttributesView", "RowsView", "resolve_columns"]
+
+EntityRef = tuple[str, str]  # (attribute key name, id)
+
+
+class OwnerUnavailable(SignalsStreamError):
+    http_status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One response column: which attribute, read for which key's ids."""
+
+    name: str
+    key_name: str
+    attribute: ReadableAttribute
+
+
+def resolve_columns(request: OnlineAttributesRequest, catalog: Catalog) -> list[Column]:
+    """The requested attributes, in order, as columns.
+
+    Raises:
+        NotFoundError: unknown service, group version not published, unknown attribute.
+        DefinitionError: an attribute's key has no ids in the request.
+    """
+    wanted: list[tuple[PublishedGroup, str]] = []
+    if request.service is not None:
+        service = registry.get("services", request.service).model
+        groups = [catalog.group(link.name, link.version) for link in service.attribute_groups]
+        keyed = [g for g in groups if g.key_name in request.attribute_keys]
+        if not keyed:
+            keys = sorted({g.key_name for g in groups})
+            raise DefinitionError(
+                f"attribute_keys: service {service.name!r} serves keys {', '.join(keys)}; "
+                "give ids for one of them"
+            )
+        wanted = [(g, name) for g in keyed for name in g.attribute_names]
+    else:
+        for qualified in request.attributes or ():
+            full_name, attribute = qualified.split(":", 1)
+            name, _, version = full_name.rpartition("_v")
+            group = catalog.group(name, int(version))
+            if attribute not in group.attribute_names:
+                raise NotFoundError(f"attribute group {full_name} has no attribute {attribute!r}")
+            if group.key_name not in request.attribute_keys:
+                raise DefinitionError(
+                    f"attributes: {qualified} is computed per {group.key_name}; "
+                    f"give its ids under attribute_keys.{group.key_name}"
+                )
+            wanted.append((group, attribute))
+    columns: dict[str, Column] = {}
+    for group, attribute in wanted:
+        label = (
+            f"{group.definition.full_name}:{attribute}"
+            if request.full_attribute_names
+            else attribute
+        )
+        # Bare names can collide across groups: the first one asked for wins.
+        columns.setdefault(label, Column(label, group.key_name, group.attribute(attribute)))
+    return list(columns.values())
+
+
+@app.page("/api/v1/get-online-attributes")
+class OnlineAttributesView(View):
+    @requires_token
+    @api_errors
+    async def post(self, request: Request) -> Response:
+        query = OnlineAttributesRequest.parse(await json_body(request))
+        columns = resolve_columns(query, current_catalog())
+        needed = {
+            (column.key_name, entity_id)
+            for column in columns
+            for entity_id in query.attribute_keys[column.key_name]
+        }
+        rows = await fetch_rows(needed, request.headers.get("Authorization", ""))
+        now_ms = int(time.time() * 1000)
+        body: dict[str, list[Any]] = {k: list(ids) for k, ids in query.attribute_keys.items()}
+        for column in columns:
+            body[column.name] = [
+                read_attribute(rows.get((column.key_name, entity_id)), column.attribute, now_ms)
+                for entity_id in query.attribute_keys[column.key_name]
+            ]
+        return ok(self, body)
+
+
+@app.page("/internal/v1/rows")
+class RowsView(View):
+    """Raw entity rows this worker holds, for an entry worker answering a retrieval."""
+
+    @requires_token
+    @api_errors
+    async def post(self, request: Request) -> Response:
+        body = await json_body(request)
+        refs = body.get("entities") if isinstance(body, dict) else None
+        if not isinstance(refs, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(p, str) for p in r) for r in refs
+        ):
+            raise DefinitionError('entities: expected [["<key name>", "<id>"], ...]')
+        raws = [_local_raw((key_name, entity_id)) for key_name, entity_id in refs]
+        return ok(
+            self, {"rows": [None if r is None else base64.b64encode(r).decode() for r in raws]}
+        )
+
+
+def _local_raw(ref: EntityRef) -> bytes | None:
+    key_name, entity_id = ref
+    value = entity_state.get(entity_row_key(key_name, entity_id.encode()))
+    return None if value is None else bytes(value)
+
+
+def _owner(entity_id: str) -> URL | None:
+    """The web URL of the worker owning ``entity_id``'s partition; None for this worker."""
+    try:
+        url = app.router.key_store(entity_state.name, entity_id.encode())
+    except (KeyError, TypeError) as exc:  # no partition map before the first assignment
+        raise OwnerUnavailable("partitions are not assigned yet") from exc
+    own = URL(str(app.conf.canonical_url))
+    if (url.host, url.port) == (own.host, own.port):
+        return None
+    return url
+
+
+async def fetch_rows(refs: set[EntityRef], authorization: str) -> dict[EntityRef, EntityRow | None]:
+    """Every entity's row, read locally or asked of its owner (one request per owner)."""
+    by_owner: dict[URL, list[EntityRef]] = defaultdict(list)
+    raws: dict[EntityRef, bytes | None] = {}
+    for ref in refs:
+        owner = _owner(ref[1])
+        if owner is None:
+            raws[ref] = _local_raw(ref)
+        else:
+            by_owner[owner].append(ref)
+    answers = await asyncio.gather(
+        *(_ask_owner(url, owned, authorization) for url, owned in by_owner.items())
+    )
+    for answer in answers:
+        raws.update(answer)
+    return {ref: None if raw is None else decode_row(raw) for ref, raw in raws.items()}
+
+
+async def _ask_owner(
+    url: URL, refs: list[EntityRef], authorization: str
+) -> dict[EntityRef, bytes | None]:
+    try:
+        async with app.http_client.post(
+            url.with_path("/internal/v1/rows"),
+            json={"entities": [list(ref) for ref in refs]},
+            headers={"Authorization": authorization},
+        ) as response:
+            if response.status != 200:
+                raise OwnerUnavailable(
+                    f"worker {url} answered {response.status} for its rows: "
+                    f"{(await response.text())[:200]}"
+                )
+            rows = (await response.json())["rows"]
+    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        raise OwnerUnavailable(f"worker {url} owning some of the ids is unreachable") from exc
+    return {
+        ref: None if raw is None else base64.b64decode(raw)
+        for ref, raw in zip(refs, rows, strict=True)
+    }
