@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -73,8 +74,15 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
             ],
         )
         definitions = os.environ.get("SIGNALS_DEFINITIONS") or str(EXAMPLE_DEFINITIONS)
+        # The API always needs a token; a dev stack without one gets a fresh random one.
+        token = (
+            settings.api_token.get_secret_value()
+            if settings.api_token is not None
+            else secrets.token_urlsafe(24)
+        )
         env = {
             **os.environ,
+            "SIGNALS_API_TOKEN": token,
             "SIGNALS_DEFINITIONS": definitions,
             "SIGNALS_BROKER": broker_url,
             "SIGNALS_DATA_DIR": str(data_dir),
@@ -93,7 +101,7 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
         sample_user = None
         if options.feed:
             feeder, sample_user = _start_feeder(settings, bootstrap, options)
-        _print_urls(settings, broker_url, sample_user)
+        _print_urls(settings, broker_url, sample_user, token)
         waiter = asyncio.create_task(stop.wait())
         while not stop.is_set():
             if worker.poll() is not None:
@@ -162,19 +170,24 @@ def _start_feeder(
     return task, first.domain_userid
 
 
-def _print_urls(settings: Settings, broker_url: str, sample_user: str | None) -> None:
+def _print_urls(settings: Settings, broker_url: str, sample_user: str | None, token: str) -> None:
     web = settings.web_url
+    auth = f'-H "Authorization: Bearer {token}"'
     lines = [
         "",
         "signals-stream is running (Ctrl-C stops everything it started)",
         f"  broker          {broker_url}",
         f"  input topic     {settings.input_topic}   bad events: {settings.bad_events_topic}",
         f"  health          {web}/healthz",
+        f"  API token       {token}",
+        f"  API docs        {web}/docs/",
+        f"  Python SDK      SignalsSandbox(api_url='{web}', sandbox_token='{token}')",
     ]
     if sample_user:
         lines += [
-            f"  a live user     {web}/tables/ecommerce_user/{sample_user}",
-            f"  its entity row  {web}/entities/domain_userid/{sample_user}",
+            f"  a live user     curl {auth} {web}/tables/ecommerce_user/{sample_user}",
+            f"  its entity row  curl {auth} {web}/entities/domain_userid/{sample_user}",
+            f"  interventions   curl -N '{web}/api/v1/interventions?domain_userid={sample_user}'",
         ]
     lines.append("")
     _say("\n".join(lines))

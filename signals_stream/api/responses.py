@@ -17,7 +17,8 @@ P = ParamSpec("P")
 V = TypeVar("V", bound=View)
 
 _ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 409: "conflict"}
-_ERROR_CODES |= {422: "invalid", 503: "unavailable"}
+_ERROR_CODES |= {405: "method_not_allowed", 422: "invalid", 501: "not_implemented"}
+_ERROR_CODES |= {503: "unavailable"}
 
 
 def ok(view: View, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

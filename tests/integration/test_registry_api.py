@@ -103,6 +103,19 @@ def test_http_contract_of_the_registry(kafka_broker, tmp_path: Path) -> None:
             {"attribute_keys": {"domain_userid": ["u"]}, "attributes": ["nope_v1:x"]},
         )
         assert status == 404 and "nope" in orjson.loads(raw)["detail"]
+
+        # Exact paths, no redirects (httpx does not follow them): a missing slash is a 404.
+        status, raw = worker.request("POST", GROUPS.rstrip("/"), group)
+        assert status == 404 and orjson.loads(raw)["error"] == "not_found"
+        status, raw = worker.request("POST", "/api/v1/datasets/sql", {})
+        assert status == 501 and "warehouse" in orjson.loads(raw)["detail"]
+        worker.token = None  # the description of the API is public
+        status, raw = worker.request("GET", "/api/v1/openapi.json")
+        spec = orjson.loads(raw)
+        assert status == 200 and "/api/v1/get-online-attributes" in spec["paths"]
+        assert "/api/v1/registry/attribute_groups/{name}/versions/{version}" in spec["paths"]
+        status, raw = worker.request("GET", "/docs/")
+        assert status == 200 and b"get-online-attributes" in raw
     finally:
         worker.stop()
 

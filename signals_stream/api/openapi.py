@@ -1,0 +1,285 @@
+"""The API's OpenAPI 3.1 description (``/api/v1/openapi.json``) and a docs page (``/docs/``).
+
+Schemas come from the same pydantic models that validate requests, so the description cannot
+drift from what the server accepts. Both pages are public: they describe the API, not data.
+Unknown paths under ``/api/v1/`` answer a JSON 404 (registered last, see ``app.py``), and the
+SDK endpoints this engine does not implement answer 501 with the reason.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from typing import Any
+
+from faust.web import Request, Response, View
+from pydantic.json_schema import models_json_schema
+
+from signals_stream.api.responses import error, ok
+from signals_stream.app import app
+from signals_stream.definitions import AttributeGroup, AttributeKey
+from signals_stream.interventions import InterventionInstance, RuleIntervention
+from signals_stream.registry import (
+    KINDS,
+    VERSIONED,
+    EventLog,
+    OnlineAttributesRequest,
+    PublishSelection,
+    Service,
+)
+
+__all__ = ["build_spec"]
+
+_MODELS = {
+    "attribute_keys": AttributeKey,
+    "attribute_groups": AttributeGroup,
+    "services": Service,
+    "interventions": RuleIntervention,
+    "event_logs": EventLog,
+}
+_ERRORS = {
+    "400": "Bad request (on POST to a collection: it already exists; the SDK then PUTs)",
+    "401": "Missing or wrong bearer token",
+    "404": "No such definition or route",
+    "409": "Conflicts with the registry's state (e.g. deleting while published)",
+    "422": "Invalid body or parameters; the detail names the field",
+    "503": "Not ready (partitions not assigned) or the registry log is unreachable",
+}
+# SDK endpoints that need a warehouse or an event buffer this engine does not have.
+UNSUPPORTED = {
+    "/api/v1/testing/attribute_groups/": "testing a group needs warehouse data",
+    "/api/v1/event_log": "agentic contexts (event logs) are stored but not computed yet",
+    "/api/v1/datasets/sql": "training datasets are built in the warehouse",
+    "/api/v1/datasets/runs": "training datasets are built in the warehouse",
+    "/api/v1/datasets/runs/{run_id}": "training datasets are built in the warehouse",
+    "/api/v1/datasets/runs/{run_id}/preview": "training datasets are built in the warehouse",
+    "/api/v1/datasets/runs/{run_id}/cancel": "training datasets are built in the warehouse",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _operation(
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    answer: dict[str, Any] | None = None,
+    errors: tuple[str, ...] = ("401", "422"),
+    params: list[dict[str, Any]] | None = None,
+    public: bool = False,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "OK", **_json(answer or {"type": "object"})},
+            **{code: {"description": _ERRORS[code], **_json(_ref("Error"))} for code in errors},
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, **_json(body)}
+    if params:
+        operation["parameters"] = params
+    if public:
+        operation["security"] = []
+    return operation
+
+
+def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _registry_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    name = _path_param("name", {"type": "string", "pattern": "^[A-Za-z0-9_]+$"})
+    version = _path_param("version", {"type": "integer", "minimum": 1})
+    for kind in KINDS:
+        model = _MODELS[kind].__name__
+        label = kind.replace("_", " ")
+        paths[f"/api/v1/registry/{kind}/"] = {
+            "get": _operation(f"List {label}", answer={"type": "array", "items": _ref(model)}),
+            "post": _operation(
+                f"Create (and publish or unpublish) one of the {label}",
+                body=_ref(model),
+                answer=_ref(model),
+                errors=("400", "401", "409", "422", "503"),
+            ),
+        }
+        item: dict[str, Any] = {
+            "get": _operation(
+                f"Get one of the {label}" + (" (latest version)" if kind in VERSIONED else ""),
+                answer=_ref(model),
+                errors=("401", "404"),
+                params=[name],
+            )
+        }
+        writes = {
+            "put": _operation(
+                f"Replace one of the {label}",
+                body=_ref(model),
+                answer=_ref(model),
+                errors=("401", "409", "422", "503"),
+                params=[name] + ([version] if kind in VERSIONED else []),
+            ),
+            "delete": _operation(
+                f"Delete one of the {label} (unpublish it first)",
+                answer=_ref("Deleted"),
+                errors=("401", "404", "409", "503"),
+                params=[name] + ([version] if kind in VERSIONED else []),
+            ),
+        }
+        if kind in VERSIONED:
+            versioned = {
+                "get": _operation(
+                    f"Get one version of one of the {label}",
+                    answer=_ref(model),
+                    errors=("401", "404", "422"),
+                    params=[name, version],
+                ),
+                **writes,
+            }
+            paths[f"/api/v1/registry/{kind}/{{name}}/versions/{{version}}"] = versioned
+        else:
+            item |= writes
+        paths[f"/api/v1/registry/{kind}/{{name}}"] = item
+    return paths
+
+
+@cache
+def build_spec() -> dict[str, Any]:
+    """The OpenAPI document (built once per process)."""
+    _, defs = models_json_schema(
+        [(model, "validation") for model in (*_MODELS.values(), PublishSelection)]
+        + [(OnlineAttributesRequest, "validation"), (InterventionInstance, "validation")],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = dict(defs["$defs"])
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    }
+    schemas["Deleted"] = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    targets = {
+        "name": "targets",
+        "in": "query",
+        "required": True,
+        "style": "form",
+        "explode": True,
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+        "description": "attribute key name = id, repeatable: ?domain_userid=U&domain_sessionid=S",
+    }
+    paths = _registry_paths()
+    for verb, status in (("publish", "published"), ("unpublish", "unpublished")):
+        paths[f"/api/v1/engines/{verb}"] = {
+            "post": _operation(
+                f"{verb.capitalize()} the selected definitions",
+                body=_ref("PublishSelection"),
+                answer={
+                    "type": "object",
+                    "properties": {
+                        "status": {"enum": [status, f"nothing to {verb}"]},
+                    },
+                },
+                errors=("401", "404", "409", "422", "503"),
+            )
+        }
+    paths["/api/v1/get-online-attributes"] = {
+        "post": _operation(
+            "Attribute values for up to 100 ids per key, columnar, evaluated now",
+            body=_ref("OnlineAttributesRequest"),
+            answer={"type": "object", "additionalProperties": {"type": "array"}},
+            errors=("401", "404", "422", "503"),
+        )
+    }
+    paths["/api/v1/interventions"] = {
+        "get": _operation(
+            "Subscribe to interventions for the targets (Server-Sent Events; no token needed)",
+            answer={"type": "string"},
+            errors=("400", "503"),
+            params=[targets],
+            public=True,
+        ),
+        "post": _operation(
+            "Push an intervention to the targets",
+            body=_ref("InterventionInstance"),
+            answer={
+                "type": "object",
+                "properties": {"status": {"enum": ["success", "undelivered"]}},
+            },
+            errors=("400", "401", "422", "503"),
+            params=[targets],
+        ),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "signals-stream",
+            "version": "1",
+            "description": "A Snowplow Signals-compatible API served by every worker.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+@app.page("/api/v1/openapi.json")
+class OpenApiView(View):
+    async def get(self, request: Request) -> Response:
+        return ok(self, build_spec())
+
+
+@app.page("/docs/")
+class DocsView(View):
+    async def get(self, request: Request) -> Response:
+        rows = []
+        for path, operations in build_spec()["paths"].items():
+            for method, operation in operations.items():
+                rows.append(
+                    f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}"
+                    f"</code></td><td>{html.escape(operation['summary'])}</td></tr>"
+                )
+        page = (
+            "<!doctype html><meta charset=utf-8><title>signals-stream API</title>"
+            "<style>body{font-family:sans-serif;margin:2em}td{padding:.2em 1em}</style>"
+            "<h1>signals-stream API</h1><p>Send <code>Authorization: Bearer &lt;token&gt;"
+            "</code> (the SDKs' <code>sandbox_token</code>) on every call except the "
+            "interventions subscription. Machine-readable: "
+            "<a href='/api/v1/openapi.json'>/api/v1/openapi.json</a>.</p>"
+            f"<table>{''.join(rows)}</table>"
+        )
+        return self.html(page)
+
+
+def _unsupported(path: str, why: str) -> type[View]:
+    class Unsupported(View):
+        async def _answer(self, request: Request, **_: Any) -> Response:
+            return error(self, 501, f"{request.path}: not supported by signals-stream: {why}")
+
+        get = post = put = delete = _answer
+
+    Unsupported.__name__ = Unsupported.__qualname__ = f"Unsupported{abs(hash(path))}"
+    return app.page(path)(Unsupported)
+
+
+for _path, _why in UNSUPPORTED.items():
+    _unsupported(_path, _why)
+
+
+@app.page("/api/v1/{tail:.*}")
+class UnknownRouteView(View):
+    """Registered after every other /api/v1 view: a JSON 404 rather than aiohttp's text one."""
+
+    async def _answer(self, request: Request, **_: Any) -> Response:
+        return error(self, 404, f"no such endpoint: {request.method} {request.path}")
+
+    get = post = put = delete = patch = _answer
