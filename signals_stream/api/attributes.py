@@ -14,8 +14,6 @@ import asyncio
 import base64
 import time
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from faust.web import Request, Response, View
@@ -24,75 +22,19 @@ from yarl import URL
 from signals_stream.api.auth import requires_token
 from signals_stream.api.responses import api_errors, json_body, ok
 from signals_stream.app import app, registry
-from signals_stream.engine import Catalog, read_attribute
-from signals_stream.engine.catalog import PublishedGroup, ReadableAttribute
-from signals_stream.errors import DefinitionError, NotFoundError, SignalsStreamError
+from signals_stream.errors import DefinitionError, SignalsStreamError
 from signals_stream.live import current_catalog
 from signals_stream.registry import OnlineAttributesRequest
+from signals_stream.retrieval import EntityRef, answer, needed_rows, resolve_columns
 from signals_stream.routing import entity_row_key
 from signals_stream.state import EntityRow, decode_row
 from tables.entity_state import entity_state
 
-__all__ = ["OnlineAttributesView", "RowsView", "resolve_columns"]
-
-EntityRef = tuple[str, str]  # (attribute key name, id)
+__all__ = ["OnlineAttributesView", "RowsView", "fetch_rows"]
 
 
 class OwnerUnavailable(SignalsStreamError):
     http_status = 503
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One response column: which attribute, read for which key's ids."""
-
-    name: str
-    key_name: str
-    attribute: ReadableAttribute
-
-
-def resolve_columns(request: OnlineAttributesRequest, catalog: Catalog) -> list[Column]:
-    """The requested attributes, in order, as columns.
-
-    Raises:
-        NotFoundError: unknown service, group version not published, unknown attribute.
-        DefinitionError: an attribute's key has no ids in the request.
-    """
-    wanted: list[tuple[PublishedGroup, str]] = []
-    if request.service is not None:
-        service = registry.get("services", request.service).model
-        groups = [catalog.group(link.name, link.version) for link in service.attribute_groups]
-        keyed = [g for g in groups if g.key_name in request.attribute_keys]
-        if not keyed:
-            keys = sorted({g.key_name for g in groups})
-            raise DefinitionError(
-                f"attribute_keys: service {service.name!r} serves keys {', '.join(keys)}; "
-                "give ids for one of them"
-            )
-        wanted = [(g, name) for g in keyed for name in g.attribute_names]
-    else:
-        for qualified in request.attributes or ():
-            full_name, attribute = qualified.split(":", 1)
-            name, _, version = full_name.rpartition("_v")
-            group = catalog.group(name, int(version))
-            if attribute not in group.attribute_names:
-                raise NotFoundError(f"attribute group {full_name} has no attribute {attribute!r}")
-            if group.key_name not in request.attribute_keys:
-                raise DefinitionError(
-                    f"attributes: {qualified} is computed per {group.key_name}; "
-                    f"give its ids under attribute_keys.{group.key_name}"
-                )
-            wanted.append((group, attribute))
-    columns: dict[str, Column] = {}
-    for group, attribute in wanted:
-        label = (
-            f"{group.definition.full_name}:{attribute}"
-            if request.full_attribute_names
-            else attribute
-        )
-        # Bare names can collide across groups: the first one asked for wins.
-        columns.setdefault(label, Column(label, group.key_name, group.attribute(attribute)))
-    return list(columns.values())
 
 
 @app.page("/api/v1/get-online-attributes")
@@ -101,21 +43,11 @@ class OnlineAttributesView(View):
     @api_errors
     async def post(self, request: Request) -> Response:
         query = OnlineAttributesRequest.parse(await json_body(request))
-        columns = resolve_columns(query, current_catalog())
-        needed = {
-            (column.key_name, entity_id)
-            for column in columns
-            for entity_id in query.attribute_keys[column.key_name]
-        }
-        rows = await fetch_rows(needed, request.headers.get("Authorization", ""))
-        now_ms = int(time.time() * 1000)
-        body: dict[str, list[Any]] = {k: list(ids) for k, ids in query.attribute_keys.items()}
-        for column in columns:
-            body[column.name] = [
-                read_attribute(rows.get((column.key_name, entity_id)), column.attribute, now_ms)
-                for entity_id in query.attribute_keys[column.key_name]
-            ]
-        return ok(self, body)
+        columns = resolve_columns(query, current_catalog(), registry)
+        rows = await fetch_rows(
+            needed_rows(query, columns), request.headers.get("Authorization", "")
+        )
+        return ok(self, answer(query, columns, rows, int(time.time() * 1000)))
 
 
 @app.page("/internal/v1/rows")
@@ -165,11 +97,11 @@ async def fetch_rows(refs: set[EntityRef], authorization: str) -> dict[EntityRef
             raws[ref] = _local_raw(ref)
         else:
             by_owner[owner].append(ref)
-    answers = await asyncio.gather(
+    replies = await asyncio.gather(
         *(_ask_owner(url, owned, authorization) for url, owned in by_owner.items())
     )
-    for answer in answers:
-        raws.update(answer)
+    for reply in replies:
+        raws.update(reply)
     return {ref: None if raw is None else decode_row(raw) for ref, raw in raws.items()}
 
 
