@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ["bench_parser.py", "bench_aggregations.py", "bench_pipeline.py"]
+BENCHES = ["bench_parser.py", "bench_aggregations.py", "bench_pipeline.py", "bench_registry.py"]
 
 
 def main() -> int:
