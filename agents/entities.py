@@ -7,7 +7,7 @@ import time
 
 from faust.types import EventT, StreamT
 
-from agents.counters import ingest_stats
+from agents.counters import ingest_stats, processed_to_visible
 from agents.state_writer import PendingRows, add_event, write_rows
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, entity_events_topic, settings
 from signals_stream.routing import decode_entity_events
@@ -30,11 +30,21 @@ async def entities(stream: StreamT[bytes]) -> None:
         ingest_stats.entity_batches += 1
         pending: PendingRows = {}
         by_partition: dict[int, EventT] = {}
+        # (the ingest agent's send time, events): one latency observation per record
+        sent: list[tuple[float, int]] = []
         for record in batch:
             by_partition[record.message.partition] = record
-            for item in decode_entity_events(record.message.value):
+            items = decode_entity_events(record.message.value)
+            for item in items:
                 add_event(pending, item, record)
+            if items:
+                ingest_stats.entity_events_received += len(items)
+                if record.message.timestamp:  # the producer's create time, in seconds
+                    sent.append((record.message.timestamp, len(items)))
         await write_rows(pending)
+        visible = time.time()
+        for sent_at, count in sent:
+            processed_to_visible.observe(visible - sent_at, count)
         now = time.monotonic()
         for partition, record in by_partition.items():
             if now - _last_sweep.get(partition, 0.0) >= _SWEEP_STEP_EVERY_S:

@@ -9,7 +9,7 @@ from functools import cache, lru_cache
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import EventT, StreamT
 
-from agents.counters import ingest_stats
+from agents.counters import event_to_processed, ingest_stats, processed_to_visible
 from agents.state_writer import PendingRows, add_event, write_rows
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, bad_events_topic, input_topic, settings
 from signals_stream.deadletter import dead_letter_record
@@ -43,7 +43,9 @@ async def ingest(stream: StreamT[bytes]) -> None:
         plan = current_plan()
         keyed_by = _direct_key()
         direct: PendingRows = {}
+        direct_events = 0
         by_partition: dict[int, list[EntityEvent]] = {}
+        event_times: list[int] = []  # for the latency histogram, observed once per batch
         for event in batch:
             message = event.message
             value = message.value
@@ -53,11 +55,13 @@ async def ingest(stream: StreamT[bytes]) -> None:
                 await _dead_letter(event, error)
                 continue
             ingest_stats.good += 1
+            event_times.append(parsed.event_time_ms)
             for item in route_event(
                 parsed, plan, partition=message.partition, offset=message.offset
             ):
                 if item[0] == keyed_by and item[1] == message.key:
                     add_event(direct, item, event)  # already on its entity's partition
+                    direct_events += 1
                     continue
                 target = _entity_partition(item[1])
                 by_partition.setdefault(target, []).append(item)
@@ -69,8 +73,11 @@ async def ingest(stream: StreamT[bytes]) -> None:
                 ENTITY_EVENTS_TOPIC, None, encode_entity_events(items), target, None, None
             )
             ingest_stats.forwarded += len(items)
+        processed = time.time()
+        event_to_processed.observe_ages(event_times, int(processed * 1000))
         if direct:
             await write_rows(direct)
+            processed_to_visible.observe(time.time() - processed, direct_events)
 
 
 @cache  # decided once, at the first batch (the consumer has the topic's metadata by then)

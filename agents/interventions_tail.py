@@ -1,6 +1,7 @@
 """Every worker tails the whole interventions topic (no consumer group: each worker needs every
 record) and hands each instance to its local SSE subscribers, so a subscriber on any worker
-receives interventions computed on any worker."""
+receives interventions computed (or pushed) on any worker. A direct push that reached a local
+subscriber is acknowledged to the pushing worker (``intervention_push``)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import logging
 import orjson
 from aiokafka.errors import KafkaError
 
+from agents.intervention_push import acknowledge, is_push
 from signals_stream.app import app, settings
 from signals_stream.interventions.hub import Hub
+from signals_stream.kafka_auth import client_auth
 from signals_stream.topics import tail_consumer
 
 __all__ = ["hub", "tail_interventions"]
 
 logger = logging.getLogger(__name__)
 hub = Hub()
+_auth = client_auth(settings)
 
 
 @app.task
@@ -28,14 +32,19 @@ async def tail_interventions() -> None:
             settings.bootstrap_servers,
             settings.interventions_topic,
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            auth=_auth,
         )
         try:
             await consumer.start()
             async for message in consumer:
                 try:
-                    hub.publish(orjson.loads(message.value))
+                    instance = orjson.loads(message.value)
+                    delivered = hub.publish(instance)
                 except (orjson.JSONDecodeError, TypeError, AttributeError):
                     logger.warning("unreadable intervention at offset %d", message.offset)
+                    continue
+                if delivered and is_push(message.headers):
+                    await acknowledge(str(instance.get("intervention_id")))
         except KafkaError as exc:
             logger.warning("interventions tail: %s; retrying in 1 s", exc)
             await asyncio.sleep(1.0)

@@ -7,9 +7,13 @@ skip that hop.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
+from functools import partial
 
 import orjson
+from aiokafka.structs import RecordMetadata
 from faust.types import EventT
 
 from agents.counters import ingest_stats
@@ -49,30 +53,56 @@ async def write_rows(pending: PendingRows) -> None:
     An event at or below the input offset stored in its row for its input partition (same
     changelog record as the values) is a replay and is not applied again; the row is still
     written, so a changelog that lagged the local store at a crash catches up.
+
+    A row whose update fired is written only once the broker has acknowledged its
+    interventions. The row records the firing (latch and offsets), and RocksDB survives a
+    SIGKILL while the producer's buffer does not: written first, a crash could keep the row and
+    lose the intervention. This way a crash loses the row update instead; the replay rebuilds
+    it and fires again with the same id (at least once).
     """
     catalog = current_catalog()
     now_ms = int(time.time() * 1000)
+    fired_rows: list[tuple[bytes, bytes, EventT]] = []
+    acks: list[Awaitable[RecordMetadata]] = []
     for row_key, (key_name, sourced, record) in pending.items():
         # Faust tables read and write the partition of the "current event".
         with as_current_event(record):
-            row = decode_row(entity_state.get(row_key))
+            raw = entity_state.get(row_key)
+        row = decode_row(raw)
         watched = bool(catalog.rules.watched(key_name))
         previous = watched_values(row, catalog, key_name, now_ms) if watched else {}
         done = apply_record(row, catalog, key_name, sourced, now_ms=now_ms, dedupe_ids=_dedupe_ids)
         instances = []
-        if watched and done.last_event is not None:
+        if watched and done.events:
             entity_id = split_row_key(row_key)[1].decode()
             instances = fire_interventions(
-                row, catalog, key_name, entity_id, previous, done.last_event, now_ms
+                row,
+                catalog,
+                key_name,
+                entity_id,
+                previous,
+                done.events,
+                now_ms,
+                before=partial(decode_row, raw),
             )
-        await _writer.put(row_key, encode_row(row), record)
-        for instance in instances:
-            target = instance["target_attribute_key"]["id"].encode()
-            await app.producer.send(
-                _interventions_topic, target, orjson.dumps(instance), None, None, None
-            )
+        if instances:
+            for instance in instances:
+                target = instance["target_attribute_key"]["id"].encode()
+                acks.append(
+                    await app.producer.send(
+                        _interventions_topic, target, orjson.dumps(instance), None, None, None
+                    )
+                )
+            fired_rows.append((row_key, encode_row(row), record))
+        else:
+            await _writer.put(row_key, encode_row(row), record)
         ingest_stats.replays_skipped += done.replays
         ingest_stats.duplicates_dropped += done.duplicates
         ingest_stats.applied += done.applied
         ingest_stats.interventions += len(instances)
+    if fired_rows:
+        await asyncio.gather(*acks)  # a failed send raises: the rows stay unwritten
+        for row_key, value, record in fired_rows:
+            await _writer.put(row_key, value, record)
+    ingest_stats.rows_written += len(pending)
     _writer.finish_batch()

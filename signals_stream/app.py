@@ -6,27 +6,35 @@ Run it with ``signals-stream worker`` or ``faust -A signals_stream.app worker``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from signals_stream.errors import ConfigurationError, DefinitionError
+from signals_stream.kafka_auth import faust_credentials
 from signals_stream.live import install_catalog
 from signals_stream.loader import load_definitions
+from signals_stream.registry import Registry
+from signals_stream.registry.state import fixed_entries
 from signals_stream.settings import Settings, load_settings
 from signals_stream.transport import SignalsApp
 
 __all__ = [
     "ENTITY_EVENTS_TOPIC",
     "ENTITY_EVENTS_TOPIC_SUFFIX",
+    "RECEIPTS_TOPIC",
+    "RECEIPTS_TOPIC_SUFFIX",
     "app",
     "bad_events_topic",
     "entity_events_topic",
     "input_topic",
     "interventions_topic",
     "make_app",
+    "registry",
     "settings",
 ]
 
 ENTITY_EVENTS_TOPIC_SUFFIX = "entity-events"
+RECEIPTS_TOPIC_SUFFIX = "intervention-receipts"
 
 
 def make_app(settings: Settings) -> SignalsApp:
@@ -35,6 +43,7 @@ def make_app(settings: Settings) -> SignalsApp:
         settings.app_id,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
         # Agents, tables and views are imported explicitly at the end of this module: venusian
         # autodiscovery swallows import errors and would start a worker without its agents.
         autodiscover=False,
@@ -42,6 +51,7 @@ def make_app(settings: Settings) -> SignalsApp:
         store="rocksdb://",
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
+        topic_replication_factor=settings.topic_replication_factor,
         # Raw bytes everywhere: no Faust codec on the hot path, and table keys hash exactly like
         # the record keys they came from (table_route depends on it).
         key_serializer="raw",
@@ -58,7 +68,8 @@ def make_app(settings: Settings) -> SignalsApp:
         # The local broker has no idempotent/transactional producers: at-least-once, with
         # idempotent state updates (offsets recorded in the entity rows).
         processing_guarantee="at_least_once",
-        web_host=settings.web_host,
+        # The canonical URL other workers proxy per-entity reads to; binding stays web_host.
+        web_host=settings.advertised_web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
         # /table/<name>/<key> would expose raw rows; our own views evaluate and route them.
@@ -67,14 +78,22 @@ def make_app(settings: Settings) -> SignalsApp:
     )
 
 
+def _initial_registry(settings: Settings) -> Registry:
+    """The registry before its log is read: built-in keys plus the definitions file."""
+    if settings.definitions is None:
+        return Registry()
+    loaded = load_definitions(settings.definitions)
+    return Registry(fixed_entries(loaded.keys, loaded.groups, loaded.interventions))
+
+
 try:
     settings = load_settings()
-    if settings.definitions is not None:
-        install_catalog(load_definitions(settings.definitions).catalog())
+    # Folded from the registry log by tables/registry.py; the engine runs its catalog.
+    registry = _initial_registry(settings)
+    install_catalog(registry.catalog())
+    app = make_app(settings)
 except (ConfigurationError, DefinitionError) as exc:  # one clear line, not a traceback
     raise SystemExit(f"signals-stream: {exc}") from None
-
-app = make_app(settings)
 
 # Faust's worker spinner sets the root logger to DEBUG when the level is WARN or higher, which
 # makes every per-message debug call in aiokafka build a log record. Pin the libraries' levels.
@@ -96,11 +115,31 @@ entity_events_topic = app.topic(
     internal=True,
 )
 ENTITY_EVENTS_TOPIC = entity_events_topic.get_topic_name()
+# Delivery receipts of direct pushes (one intervention id per record): a worker that handed a
+# pushed intervention to a live SSE subscriber tells the pushing worker. Read only while a push
+# waits (seconds), so one partition and an hour's retention are plenty.
+receipts_topic = app.topic(
+    f"{settings.app_id}-{RECEIPTS_TOPIC_SUFFIX}",
+    key_type=bytes,
+    value_type=bytes,
+    partitions=1,
+    retention=3600.0,
+    internal=True,
+)
+RECEIPTS_TOPIC = receipts_topic.get_topic_name()
 
 # Registered last: these modules import the app and topics defined above.
 import agents.entities  # noqa: E402, F401
 import agents.ingest  # noqa: E402, F401
+import agents.intervention_push  # noqa: E402, F401
 import agents.interventions_tail  # noqa: E402, F401
+import signals_stream.api.attributes  # noqa: E402, F401
 import signals_stream.api.entities  # noqa: E402, F401
 import signals_stream.api.interventions  # noqa: E402, F401
+import signals_stream.api.metrics  # noqa: E402, F401
+import signals_stream.api.registry  # noqa: E402, F401
 import signals_stream.api.tables  # noqa: E402, F401
+import tables.registry  # noqa: E402, F401
+
+# Last, after every other view: its catch-all JSON 404 for /api/v1/... would shadow them.
+importlib.import_module("signals_stream.api.openapi")

@@ -211,10 +211,14 @@ async def _tail(settings: Settings, targets: set[tuple[str, str]], from_beginnin
     """One JSON intervention per line on stdout (an example consumer of the output topic)."""
     import orjson
 
+    from signals_stream.kafka_auth import client_auth
     from signals_stream.topics import tail_consumer
 
     consumer = tail_consumer(
-        settings.bootstrap_servers, settings.interventions_topic, from_beginning=from_beginning
+        settings.bootstrap_servers,
+        settings.interventions_topic,
+        from_beginning=from_beginning,
+        auth=client_auth(settings),
     )
     await consumer.start()
     try:
@@ -295,12 +299,23 @@ async def _produce(
     total: int | None,
     progress: bool = True,
 ):  # type: ignore[no-untyped-def]
+    from signals_stream.kafka_auth import client_auth
     from signals_stream.produce import produce_records
     from signals_stream.topics import TopicSpec, ensure_topics
 
-    await ensure_topics(settings.bootstrap_servers, [TopicSpec(topic, settings.partitions)])
+    auth = client_auth(settings)
+    spec = TopicSpec(
+        topic, settings.partitions, replication_factor=settings.topic_replication_factor
+    )
+    await ensure_topics(settings.bootstrap_servers, [spec], auth=auth)
     return await produce_records(
-        settings.bootstrap_servers, topic, records, rate=rate, progress=progress, total=total
+        settings.bootstrap_servers,
+        topic,
+        records,
+        rate=rate,
+        progress=progress,
+        total=total,
+        auth=auth,
     )
 
 

@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -223,6 +223,7 @@ async def produce_records(
     rate: float | None = None,
     progress: bool = False,
     total: int | None = None,
+    auth: Mapping[str, Any] | None = None,
 ) -> ProduceSummary:
     """Send ``(key, value)`` records to ``topic`` and wait for their acknowledgements.
 
@@ -237,6 +238,7 @@ async def produce_records(
         rate: records per second (token bucket); None sends as fast as possible.
         progress: show a progress bar on stderr.
         total: number of records, for the progress bar (None: unknown).
+        auth: security keyword arguments (:func:`signals_stream.kafka_auth.client_auth`).
 
     Returns:
         The counts of acknowledged and failed records and the elapsed time.
@@ -252,6 +254,7 @@ async def produce_records(
         max_batch_size=BATCH_BYTES,
         linger_ms=5,
         client_id="signals-stream-produce",
+        **(auth or {}),
     )
     try:
         await producer.start()

@@ -6,11 +6,12 @@ Invalid settings fail at start-up with one line naming the variable (see :func:`
 from __future__ import annotations
 
 import re
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signals_stream.errors import ConfigurationError
@@ -52,14 +53,45 @@ class Settings(BaseSettings):
     partitions: int = Field(
         8, ge=1, le=1024, description="Partitions of the topics signals-stream creates."
     )
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Replicas of each topic signals-stream creates (3 on a production cluster; "
+        "Confluent Cloud refuses anything else).",
+    )
     input_keyed_by: str | None = Field(
         None,
         description="Attribute key the input topic is already keyed by (e.g. 'domain_userid'): "
         "events for that key skip the repartition hop.",
     )
 
+    # --- broker security (managed Kafka: MSK, Confluent Cloud, Redpanda Cloud) ----------------
+    broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client of the process connects to the broker."
+    )
+    broker_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism (SASL_* protocols only)."
+    )
+    broker_sasl_username: str | None = Field(None, description="SASL user name (API key).")
+    broker_sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    broker_ssl_cafile: FilePath | None = Field(
+        None, description="PEM bundle of CAs to trust instead of the system's (SSL protocols)."
+    )
+    broker_ssl_certfile: FilePath | None = Field(
+        None, description="PEM client certificate for mutual TLS (SSL protocols)."
+    )
+    broker_ssl_keyfile: FilePath | None = Field(
+        None, description="PEM private key of the client certificate, if not in that file."
+    )
+
     # --- web ---------------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds to.")
+    web_advertised_host: str | None = Field(
+        None,
+        description="Host name other workers reach this one by (proxied per-entity reads); "
+        "default: SIGNALS_WEB_HOST, or this machine's host name when that is a wildcard.",
+    )
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server.")
     api_token: SecretStr | None = Field(None, description="Bearer token required by the HTTP API.")
 
@@ -127,6 +159,13 @@ class Settings(BaseSettings):
     agent_batch_within_ms: int = Field(
         20, ge=1, le=10_000, description="How long an agent waits to fill a batch (added latency)."
     )
+    push_receipt_timeout_ms: int = Field(
+        1500,
+        ge=1,
+        le=60_000,
+        description="How long a direct push waits for a subscriber's delivery receipt before "
+        "answering 'undelivered'.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("broker")
@@ -148,10 +187,44 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-249 characters of letters, digits, '.', '_' or '-'")
         return value
 
+    @model_validator(mode="after")
+    def _check_broker_security(self) -> Settings:
+        sasl = self.broker_security_protocol.startswith("SASL_")
+        tls = self.broker_security_protocol.endswith("SSL")
+        if sasl and not (self.broker_sasl_username and self.broker_sasl_password):
+            raise ValueError(
+                f"SIGNALS_BROKER_SECURITY_PROTOCOL={self.broker_security_protocol} needs "
+                "SIGNALS_BROKER_SASL_USERNAME and SIGNALS_BROKER_SASL_PASSWORD"
+            )
+        if not sasl and (self.broker_sasl_username or self.broker_sasl_password):
+            raise ValueError(
+                "SIGNALS_BROKER_SASL_USERNAME/PASSWORD are set but "
+                "SIGNALS_BROKER_SECURITY_PROTOCOL is not SASL_SSL or SASL_PLAINTEXT"
+            )
+        files = (self.broker_ssl_cafile, self.broker_ssl_certfile, self.broker_ssl_keyfile)
+        if not tls and any(files):
+            raise ValueError(
+                "SIGNALS_BROKER_SSL_* files are set but SIGNALS_BROKER_SECURITY_PROTOCOL is "
+                "not SSL or SASL_SSL"
+            )
+        if self.broker_ssl_keyfile and not self.broker_ssl_certfile:
+            raise ValueError("SIGNALS_BROKER_SSL_KEYFILE needs SIGNALS_BROKER_SSL_CERTFILE")
+        return self
+
     @cached_property
     def bootstrap_servers(self) -> list[str]:
         """``host:port`` entries for plain Kafka clients (aiokafka)."""
         return [entry.removeprefix("kafka://") for entry in self.broker.split(";")]
+
+    @property
+    def advertised_web_host(self) -> str:
+        """The host of this worker's canonical URL: a wildcard bind address reaches nothing
+        from another machine or container."""
+        if self.web_advertised_host:
+            return self.web_advertised_host
+        if self.web_host in ("0.0.0.0", "::"):
+            return socket.gethostname()
+        return self.web_host
 
     @property
     def web_url(self) -> str:
@@ -170,7 +243,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a check across fields: its message names the variables
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             given = error.get("input")
             shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
             problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}{shown}")

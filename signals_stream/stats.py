@@ -16,11 +16,13 @@ class IngestStats:
         "bad",
         "duplicates_dropped",
         "entity_batches",
+        "entity_events_received",
         "forwarded",
         "good",
         "input_batches",
         "interventions",
         "replays_skipped",
+        "rows_written",
     )
 
     def __init__(self) -> None:
@@ -32,6 +34,8 @@ class IngestStats:
         self.input_batches = 0
         self.interventions = 0
         self.entity_batches = 0
+        self.entity_events_received = 0
+        self.rows_written = 0
         self.bad: Counter[str] = Counter()
 
     def summary(self) -> str:
@@ -53,4 +57,6 @@ class IngestStats:
             "input_batches": self.input_batches,
             "interventions": self.interventions,
             "entity_batches": self.entity_batches,
+            "entity_events_received": self.entity_events_received,
+            "rows_written": self.rows_written,
         }

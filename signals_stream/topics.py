@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -49,8 +50,12 @@ class TopicSpec:
 
 
 @contextlib.asynccontextmanager
-async def _admin(bootstrap: list[str]) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="signals-stream-admin")
+async def _admin(
+    bootstrap: list[str], auth: Mapping[str, Any] | None
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="signals-stream-admin", **(auth or {})
+    )
     await admin.start()
     try:
         yield admin
@@ -68,7 +73,12 @@ async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> di
     return counts
 
 
-async def ensure_topics(bootstrap: list[str], specs: Sequence[TopicSpec]) -> dict[str, int]:
+async def ensure_topics(
+    bootstrap: list[str],
+    specs: Sequence[TopicSpec],
+    *,
+    auth: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
     """Create the topics of ``specs`` that do not exist yet; leave existing ones as they are.
 
     Safe to run concurrently with another process doing the same. An existing topic with a
@@ -78,6 +88,7 @@ async def ensure_topics(bootstrap: list[str], specs: Sequence[TopicSpec]) -> dic
     Args:
         bootstrap: ``host:port`` servers.
         specs: the wanted topics.
+        auth: security keyword arguments (:func:`signals_stream.kafka_auth.client_auth`).
 
     Returns:
         The actual partition count of every topic in ``specs``.
@@ -85,7 +96,7 @@ async def ensure_topics(bootstrap: list[str], specs: Sequence[TopicSpec]) -> dic
     Raises:
         ConfigurationError: the broker refused to create a topic (the message says why).
     """
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, auth) as admin:
         existing = set(await admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
         if missing:
@@ -122,20 +133,27 @@ async def ensure_topics(bootstrap: list[str], specs: Sequence[TopicSpec]) -> dic
     return counts
 
 
-async def topic_partitions(bootstrap: list[str], topic: str) -> int | None:
+async def topic_partitions(
+    bootstrap: list[str], topic: str, *, auth: Mapping[str, Any] | None = None
+) -> int | None:
     """Partition count of ``topic``, or None when it does not exist (without creating it).
 
     Raises:
         aiokafka.errors.KafkaError: the broker cannot be reached.
     """
-    async with _admin(bootstrap) as admin:
+    async with _admin(bootstrap, auth) as admin:
         if topic not in set(await admin.list_topics()):
             return None
         return (await _partition_counts(admin, [topic])).get(topic)
 
 
 def tail_consumer(
-    bootstrap: list[str], topic: str, *, from_beginning: bool = False, fetch_max_wait_ms: int = 500
+    bootstrap: list[str],
+    topic: str,
+    *,
+    from_beginning: bool = False,
+    fetch_max_wait_ms: int = 500,
+    auth: Mapping[str, Any] | None = None,
 ) -> AIOKafkaConsumer:
     """A consumer of every partition of ``topic`` outside any group: each reader (every
     worker's SSE feed, a CLI) sees every record. Not started."""
@@ -146,4 +164,5 @@ def tail_consumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         fetch_max_wait_ms=fetch_max_wait_ms,
+        **(auth or {}),
     )

@@ -42,7 +42,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        result = timedelta(seconds=value)
+        result = _seconds(value, value)
     elif isinstance(value, str):
         match = _ISO.match(value.strip().upper())
         if match is None or not any(match.groups()):
@@ -52,12 +52,20 @@ def parse_duration(value: object) -> timedelta:
             for part, unit in zip(match.groups(), _UNIT_SECONDS, strict=True)
             if part is not None
         )
-        result = timedelta(seconds=seconds)
+        result = _seconds(seconds, value)
     else:
         raise ValueError(f"expected an ISO 8601 duration string, got {type(value).__name__}")
     if result <= timedelta(0):
         raise ValueError(f"must be a positive duration, got {value!r}")
     return result
+
+
+def _seconds(seconds: float, value: object) -> timedelta:
+    # timedelta tops out near 2.7 million years; beyond (or NaN) is a 422, not an OverflowError.
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{value!r} is not a representable duration") from None
 
 
 def duration_ms(value: timedelta) -> int:

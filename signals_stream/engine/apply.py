@@ -18,7 +18,11 @@ class Applied(NamedTuple):
     applied: int
     replays: int  # at or below the row's input offset: already applied
     duplicates: int  # an event id the row saw recently (``dedupe_ids``)
-    last_event: Event | None  # the last event applied (it triggers interventions)
+    events: tuple[Event, ...] = ()  # the events folded, in order (interventions find triggers)
+
+    @property
+    def last_event(self) -> Event | None:
+        return self.events[-1] if self.events else None
 
 
 def apply_record(
@@ -61,4 +65,4 @@ def apply_record(
             fold_events(row, program, fresh, now_ms)
         row.record_events(fresh, now_ms=now_ms)
     prune_row(row, program, now_ms)
-    return Applied(len(fresh), replays, duplicates, fresh[-1] if fresh else None)
+    return Applied(len(fresh), replays, duplicates, tuple(fresh))

@@ -12,7 +12,7 @@ from signals_stream.engine.catalog import KeyProgram
 from signals_stream.state import EntityRow
 from signals_stream.windows import expired
 
-__all__ = ["DEFAULT_IDLE_MS", "row_expired"]
+__all__ = ["DEFAULT_IDLE_MS", "row_expired", "row_expires_at_ms"]
 
 DEFAULT_IDLE_MS = 7 * 24 * 3600 * 1000  # Signals' recommended TTL for stream groups
 
@@ -32,3 +32,23 @@ def row_expired(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool
     finite = [s.retention_ms for s in live.values() if s.retention_ms is not None]
     idle_ms = max(finite) if finite else DEFAULT_IDLE_MS
     return expired(row.updated_ms, idle_ms, now_ms)
+
+
+def row_expires_at_ms(row: EntityRow, program: KeyProgram | None) -> int | None:
+    """The wall clock from which :func:`row_expired` holds for ``row``, or None when it never
+    will (a live state without a TTL, or a row never updated). Copies of the row elsewhere
+    (the Redis profiles store) expire at the same instant as the row in the table."""
+    live = {} if program is None else {slot.id: slot for slot in program.slots}
+    ends: list[int] = []
+    for sid, (_, updated_ms) in row.attrs.items():
+        slot = live.get(sid)
+        if slot is None or slot.stale(updated_ms):
+            continue
+        if slot.retention_ms is None or updated_ms is None:
+            return None
+        ends.append(updated_ms + slot.retention_ms)
+    if row.updated_ms is None:
+        return None
+    finite = [s.retention_ms for s in live.values() if s.retention_ms is not None]
+    ends.append(row.updated_ms + (max(finite) if finite else DEFAULT_IDLE_MS))
+    return max(ends)

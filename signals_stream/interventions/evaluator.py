@@ -18,7 +18,10 @@ criteria held at their last evaluation. :func:`evaluate` returns the updated set
 dropped; :func:`prune_fired` drops keys of rules no longer active.
 
 **Ids.** ``intervention_id`` is a UUID v5 of (event id, rule name, version). A replayed event
-yields the same id, so clients dedupe it; every target of one firing shares it.
+yields the same id, so clients dedupe it; every target of one firing shares it. For an update of
+several events, :func:`evaluate` attributes every firing to the last one; the engine then moves
+it to the event at which the criteria first held (:meth:`Firing.triggered_by`), so the id does
+not depend on how a replay splits batches.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +69,7 @@ class Firing:
         rule: the resolved rule (targets, payload groups).
         intervention_id: shared by every target of this firing.
         triggering: the rule's referenced attributes, ``group:attribute`` -> new value.
-        event_id: the event that triggered it (the last one of a batched update).
+        event_id: the event that triggered it.
         event_time_ms: that event's time.
         triggered_at_ms: wall clock of the evaluation.
     """
@@ -85,6 +88,15 @@ class Firing:
     @property
     def version(self) -> int:
         return self.rule.version
+
+    def triggered_by(self, event_id: str, event_time_ms: int) -> Firing:
+        """This firing attributed to another event of the same update (a new id follows)."""
+        return replace(
+            self,
+            intervention_id=intervention_id(event_id, self.name, self.version),
+            event_id=event_id,
+            event_time_ms=event_time_ms,
+        )
 
 
 @dataclass(frozen=True, slots=True)

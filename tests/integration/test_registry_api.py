@@ -151,7 +151,9 @@ def test_published_groups_are_computed_everywhere_and_survive_restarts(
                 timeout_s=10,
             )
         asyncio.run(
-            produce_records([kafka_broker.bootstrap], app.input_topic, ((None, l) for l in lines))
+            produce_records(
+                [kafka_broker.bootstrap], app.input_topic, ((None, line) for line in lines)
+            )
         )
         for worker in workers:
             wrong = _eventually(lambda w=worker: _wrong(w, expected, groups), timeout_s=90)

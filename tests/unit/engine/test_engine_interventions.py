@@ -18,8 +18,11 @@ EXAMPLE = Path(__file__).parents[3] / "signals_stream" / "examples" / "ecommerce
 NOW = 1_900_000_000_000
 
 
-def _run(lines: list[bytes]) -> tuple[list[dict], dict[bytes, EntityRow]]:
-    catalog = load_definitions(EXAMPLE).catalog()
+def _run(
+    lines: list[bytes], definitions: Path = EXAMPLE
+) -> tuple[list[dict], dict[bytes, EntityRow]]:
+    """Every event folded on its own, in order: what each rule sends, and the rows."""
+    catalog = load_definitions(definitions).catalog()
     plan = catalog.routing_plan()
     store: dict[bytes, bytes] = {}
     sent: list[dict] = []
@@ -28,12 +31,20 @@ def _run(lines: list[bytes]) -> tuple[list[dict], dict[bytes, EntityRow]]:
             parse_record(line), plan, partition=0, offset=offset
         ):
             row_key = entity_row_key(key_name, entity_id)
-            row = decode_row(store.get(row_key))
+            raw = store.get(row_key)
+            row = decode_row(raw)
             previous = watched_values(row, catalog, key_name, NOW)
             done = apply_record(row, catalog, key_name, [(partition, off, projection)], now_ms=NOW)
-            if done.last_event is not None and catalog.rules.watched(key_name):
+            if done.events and catalog.rules.watched(key_name):
                 sent += fire_interventions(
-                    row, catalog, key_name, entity_id.decode(), previous, done.last_event, NOW
+                    row,
+                    catalog,
+                    key_name,
+                    entity_id.decode(),
+                    previous,
+                    done.events,
+                    NOW,
+                    before=lambda raw=raw: decode_row(raw),
                 )
             store[row_key] = encode_row(row)
     return sent, {k: decode_row(v) for k, v in store.items()}

@@ -1,0 +1,113 @@
+"""Direct pushes (``POST /api/v1/interventions``), the Kafka-free part: the targets of a push,
+the instances it sends, and the pushes waiting for a delivery receipt.
+
+A push is delivered like a rule firing: one ``InterventionInstance`` per target on the
+interventions topic, keyed by target id, with one server-assigned id shared by every target.
+Its records carry the :data:`PUSH_HEADER` header, so a worker whose hub hands one to a live
+subscriber knows to send a delivery receipt (rule firings need none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from signals_stream.interventions.definitions import InterventionInstance
+from signals_stream.interventions.evaluator import build_instance
+
+__all__ = [
+    "MAX_PUSH_TARGETS",
+    "PUSH_HEADER",
+    "DeliveryReceipts",
+    "TooManyTargets",
+    "push_instances",
+    "push_targets",
+]
+
+PUSH_HEADER = "signals-push"
+MAX_PUSH_TARGETS = 1000  # one record each; bounds what one request can make a worker send
+
+
+class TooManyTargets(ValueError):
+    """A push names more than :data:`MAX_PUSH_TARGETS` targets."""
+
+
+def push_targets(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``(key name, id)`` targets of a push's query, in order, without repeats or empty ids.
+
+    Keys repeat (``?domain_sessionid=a&domain_sessionid=b``): the Python SDK sends
+    ``params=dict[str, list[str]]``.
+
+    Raises:
+        TooManyTargets: more than :data:`MAX_PUSH_TARGETS`.
+    """
+    targets = list(dict.fromkeys((name, id_) for name, id_ in pairs if name and id_))
+    if len(targets) > MAX_PUSH_TARGETS:
+        raise TooManyTargets(f"{len(targets)} targets; at most {MAX_PUSH_TARGETS} per push")
+    return targets
+
+
+def push_instances(
+    body: bytes | str, targets: Iterable[tuple[str, str]], *, intervention_id: str, now_ms: int
+) -> list[dict[str, Any]]:
+    """One ``InterventionInstance`` dict per target, shaped like a rule firing's.
+
+    The body's ``name``, ``version`` and ``attributes`` are kept; an ``intervention_id`` or
+    ``target_attribute_key`` in it is replaced, since the server assigns both.
+
+    Raises:
+        DefinitionError: the body is not a valid ``InterventionInstance`` (the message names
+            the field).
+    """
+    pushed = InterventionInstance.parse(body)
+    return [
+        build_instance(
+            intervention_id=intervention_id,
+            name=pushed.name,
+            version=pushed.version,
+            target_name=name,
+            target_id=id_,
+            attributes=pushed.attributes or {},
+            triggered_at_ms=now_ms,
+        )
+        for name, id_ in targets
+    ]
+
+
+class DeliveryReceipts:
+    """The pushes of this worker waiting for a receipt, by intervention id.
+
+    ``listening`` is set while this worker reads the receipts topic from its end: a push must
+    not be sent before, or its receipt could slip past.
+    """
+
+    def __init__(self) -> None:
+        self.listening = asyncio.Event()
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+
+    @contextlib.contextmanager
+    def expecting(self, intervention_id: str) -> Iterator[asyncio.Future[None]]:
+        """Wait for ``intervention_id``'s receipt within the block (register before sending)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[intervention_id] = future
+        try:
+            yield future
+        finally:
+            if self._waiting.get(intervention_id) is future:
+                del self._waiting[intervention_id]
+
+    def deliver(self, intervention_id: str) -> bool:
+        """Record a receipt. False when no push of this worker waits for it (then it belongs
+        to another worker, or came too late)."""
+        future = self._waiting.get(intervention_id)
+        if future is None:
+            return False
+        if not future.done():
+            future.set_result(None)
+        return True
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
