@@ -1,25 +1,82 @@
-"""Run every benchmark in turn (``make bench``); each prints ratios against its own baseline,
-measured in the same run, because these machines are shared and noisy."""
+"""Run every benchmark in turn (``make bench``) and write ``bench/RESULTS.md``: the date, the
+machine, each command and what it printed. Each benchmark reports ratios against its own
+baseline, measured in the same run, because these machines are shared and noisy.
+
+    python bench/run_all.py [--quick]     # --quick: smaller sizes, for a smoke run
+"""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ["bench_parser.py", "bench_aggregations.py", "bench_pipeline.py", "bench_registry.py"]
+FULL = [
+    ["bench_parser.py"],
+    ["bench_aggregations.py"],
+    ["bench_pipeline.py"],
+    ["bench_peers.py"],
+    ["bench_registry.py"],
+    ["bench_scale.py", "--entities", "1000000"],
+]
+QUICK = [
+    ["bench_parser.py"],
+    ["bench_aggregations.py"],
+    ["bench_pipeline.py", "--events", "20000", "--users", "4000"],
+    ["bench_peers.py", "--events", "20000", "--users", "4000"],
+    ["bench_registry.py", "--publishes", "10", "--reads", "50"],
+    ["bench_scale.py", "--entities", "50000"],
+]
+
+
+def machine() -> str:
+    memory = "?"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split("\n", 1)[0].split()[1])
+        memory = f"{kib / 1024 / 1024:.0f} GiB"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {memory} RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}; the local broker (Tansu) "
+        "runs on the same cores"
+    )
 
 
 def main() -> int:
+    plan = QUICK if "--quick" in sys.argv else FULL
+    sections = []
     failed = 0
-    for name in BENCHES:
-        print(f"\n=== {name} ===", flush=True)
-        failed += subprocess.call(
-            [sys.executable, str(HERE / name), *sys.argv[1:]]
-            if name == "bench_pipeline.py"
-            else [sys.executable, str(HERE / name)]
+    for args in plan:
+        command = f"python bench/{' '.join(args)}"
+        print(f"\n=== {command} ===", flush=True)
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, str(HERE / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        print(result.stdout, end="", flush=True)
+        if result.returncode:
+            failed += 1
+            print(result.stderr[-3000:], file=sys.stderr, flush=True)
+        output = result.stdout.strip() or result.stderr.strip()[-2000:]
+        sections.append(
+            f"## `{command}`\n\n{time.monotonic() - started:.0f} s, exit {result.returncode}\n\n"
+            f"```\n{output}\n```\n"
+        )
+    header = (
+        "# Benchmark results\n\n"
+        f"Taken {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.\n"
+        f"Command: `python bench/run_all.py{' --quick' if plan is QUICK else ''}` "
+        "(`make bench`). Read the ratios: absolute figures move with the machine's load.\n"
+    )
+    (HERE / "RESULTS.md").write_text(header + "\n" + "\n".join(sections))
     return 1 if failed else 0
 
 
