@@ -38,7 +38,7 @@ _MODELS = {
     "event_logs": EventLog,
 }
 _ERRORS = {
-    "400": "Bad request (on POST to a collection: it already exists; the SDK then PUTs)",
+    "400": "Bad request: on POST to a registry collection, it already exists (the SDK then PUTs)",
     "401": "Missing or wrong bearer token",
     "404": "No such definition or route",
     "409": "Conflicts with the registry's state (e.g. deleting while published)",
@@ -197,14 +197,18 @@ def build_spec() -> dict[str, Any]:
             errors=("401", "404", "422", "503"),
         )
     }
+    subscribe = _operation(
+        "Subscribe to interventions for the targets (Server-Sent Events; no token needed)",
+        errors=("400", "503"),
+        params=[targets],
+        public=True,
+    )
+    subscribe["responses"]["200"] = {
+        "description": "One `data: <InterventionInstance JSON>` frame per intervention",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
     paths["/api/v1/interventions"] = {
-        "get": _operation(
-            "Subscribe to interventions for the targets (Server-Sent Events; no token needed)",
-            answer={"type": "string"},
-            errors=("400", "503"),
-            params=[targets],
-            public=True,
-        ),
+        "get": subscribe,
         "post": _operation(
             "Push an intervention to the targets",
             body=_ref("InterventionInstance"),
