@@ -104,3 +104,12 @@ class InterventionsStream(View):
             with contextlib.suppress(Exception):
                 await response.write_eof()
         return response  # type: ignore[return-value]
+
+
+async def _end_streams(_: object) -> None:
+    hub.close()
+
+
+# aiohttp runs on_shutdown before it waits for open handlers: ending the streams there lets a
+# worker with connected subscribers stop at once instead of after the shutdown timeout.
+app.web.web_app.on_shutdown.append(_end_streams)

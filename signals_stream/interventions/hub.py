@@ -34,6 +34,7 @@ class Hub:
         self.queue_size = queue_size
         self._by_target: dict[tuple[str, str], set[Subscription]] = {}
         self._count = 0
+        self._closed = False
 
     @property
     def open_streams(self) -> int:
@@ -45,6 +46,8 @@ class Hub:
         Raises:
             TooManySubscribers: the limit is reached.
         """
+        if self._closed:
+            raise TooManySubscribers("the worker is shutting down")
         if self._count >= self.max_subscribers:
             raise TooManySubscribers(
                 f"{self._count} streams are open (limit {self.max_subscribers})"
@@ -79,6 +82,13 @@ class Hub:
             except asyncio.QueueFull:
                 self._drop(subscription)
         return delivered
+
+    def close(self) -> None:
+        """End every stream (the worker is stopping: open streams would hold its web server
+        until its shutdown timeout) and refuse new ones."""
+        self._closed = True
+        for subscription in {s for subs in self._by_target.values() for s in subs}:
+            self._drop(subscription)
 
     def _drop(self, subscription: Subscription) -> None:
         subscription.dropped = True
