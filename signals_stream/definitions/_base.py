@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from signals_stream.errors import DefinitionError
 
 __all__ = [
     "DefinitionModel",
+    "check_encodable",
     "Name",
     "Owner",
     "Text",
     "definition_error",
 ]
+
+M = TypeVar("M", bound=BaseModel)
 
 # Patterns of the Signals OpenAPI schema (`^[A-Za-z0-9_]+$`, 1-128; free text without NUL).
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", min_length=1, max_length=128)]
@@ -41,6 +45,21 @@ def definition_error(exc: ValidationError, *, kind: str) -> DefinitionError:
         loc = ".".join(str(part) for part in err["loc"])
         problems.append(f"{loc}: {msg}" if loc else msg)
     return DefinitionError(f"invalid {kind}: " + "; ".join(problems))
+
+
+def check_encodable(model: M) -> M:
+    """``model``, once it is known to encode: definitions are stored and sent as JSON by
+    orjson, which refuses integers beyond 64 bits.
+
+    Raises:
+        DefinitionError: it does not encode.
+    """
+    try:
+        orjson.dumps(model.to_wire())  # type: ignore[attr-defined]
+    except TypeError as exc:
+        kind = type(model).__name__
+        raise DefinitionError(f"invalid {kind}: {exc} (numbers must fit in 64 bits)") from None
+    return model
 
 
 class DefinitionModel(BaseModel):
@@ -77,10 +96,12 @@ class DefinitionModel(BaseModel):
         """
         try:
             if isinstance(data, str | bytes):
-                return cls.model_validate_json(data)
-            return cls.model_validate(data)
+                model = cls.model_validate_json(data)
+            else:
+                model = cls.model_validate(data)
         except ValidationError as exc:
             raise definition_error(exc, kind=cls.__name__) from exc
+        return check_encodable(model)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form the SDK sends: aliases, ISO 8601 durations, ``None`` fields omitted."""

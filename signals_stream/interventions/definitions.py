@@ -22,7 +22,14 @@ from pydantic import (
     model_validator,
 )
 
-from signals_stream.definitions._base import DefinitionModel, Name, Owner, Text, definition_error
+from signals_stream.definitions._base import (
+    DefinitionModel,
+    Name,
+    Owner,
+    Text,
+    check_encodable,
+    definition_error,
+)
 from signals_stream.errors import DefinitionError
 from signals_stream.patterns import PatternError, compile_like, compile_rlike
 
@@ -223,10 +230,12 @@ class RuleIntervention(DefinitionModel):
         """Validate a JSON body (text, bytes or decoded); DefinitionError names bad fields."""
         try:
             if isinstance(data, str | bytes):
-                return cls.model_validate_json(data)
-            return cls.model_validate(data)
+                rule = cls.model_validate_json(data)
+            else:
+                rule = cls.model_validate(data)
         except ValidationError as exc:
             raise _rule_error(exc) from exc
+        return check_encodable(rule)
 
     @model_validator(mode="before")
     @classmethod

@@ -245,3 +245,16 @@ def test_responses_carry_the_server_fields_the_sdk_requires() -> None:
     assert {k: body[k] for k in GROUP if k != "attribute_key"} == {
         k: v for k, v in GROUP.items() if k != "attribute_key"
     }
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("interventions", {**CART_ABANDON, "version": 2**70}),
+        ("attribute_groups", {**GROUP, "version": 2**64}),
+        ("services", {**SERVICE, "attribute_groups": [{"name": "my_group", "version": 2**65}]}),
+    ],
+)
+def test_numbers_beyond_64_bits_are_422_not_a_crash(kind: str, body: dict[str, Any]) -> None:
+    with pytest.raises(DefinitionError, match="64 bits"):
+        create(with_group(), kind, body, 1)  # type: ignore[arg-type]
