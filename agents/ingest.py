@@ -1,37 +1,29 @@
-"""Ingestion agent: Snowplow enriched records in; dead letters and entity events out."""
+"""Ingestion agent (``SIGNALS_INGEST_MODE=faust``): Snowplow enriched records in through a
+Faust agent; dead letters and entity events out. The default, lean mode reads the input with
+a plain consumer instead (``agents/lean_ingest.py``)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from functools import cache, lru_cache
+from functools import cache
 
-from aiokafka.partitioner import DefaultPartitioner
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
 from agents.counters import event_to_processed, ingest_stats, processed_to_visible
+from agents.forward import dead_letter, entity_partition, send_entity_events
 from agents.state_writer import PendingRows, add_event, write_rows
-from signals_stream.app import ENTITY_EVENTS_TOPIC, app, bad_events_topic, input_topic, settings
-from signals_stream.deadletter import dead_letter_record
+from signals_stream.app import app, bad_events_topic, input_topic, settings
 from signals_stream.errors import BadEvent
 from signals_stream.events import parse_record
 from signals_stream.live import current_plan
-from signals_stream.routing import EntityEvent, encode_entity_events, route_event
+from signals_stream.routing import EntityEvent, route_event
 
 __all__ = ["ingest"]
 
 logger = logging.getLogger(__name__)
-_entity_partitions = list(range(settings.partitions))
 
 
-@lru_cache(maxsize=200_000)
-def _entity_partition(entity_id: bytes) -> int:
-    """Kafka's default partitioner on the raw id: the hash Faust's router applies to table
-    keys. Cached: ids repeat, and aiokafka's murmur2 is pure Python."""
-    return DefaultPartitioner()(entity_id, _entity_partitions, _entity_partitions)
-
-
-@app.agent(input_topic, name="ingest")
 async def ingest(stream: StreamT[bytes]) -> None:
     """Parse a batch; bad records go to the dead-letter topic; the good ones leave as one
     entity-events record per entity partition (in input order), so the entity agent folds
@@ -52,7 +44,15 @@ async def ingest(stream: StreamT[bytes]) -> None:
             try:
                 parsed = parse_record(value if value is not None else b"")
             except BadEvent as error:
-                await _dead_letter(event, error)
+                letter = dead_letter(
+                    value,
+                    error,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                )
+                await bad_events_topic.send(key=message.key, value=letter)
                 continue
             ingest_stats.good += 1
             event_times.append(parsed.event_time_ms)
@@ -63,21 +63,18 @@ async def ingest(stream: StreamT[bytes]) -> None:
                     add_event(direct, item, event)  # already on its entity's partition
                     direct_events += 1
                     continue
-                target = _entity_partition(item[1])
-                by_partition.setdefault(target, []).append(item)
-        # Straight to the producer: Faust's Topic.send machinery costs more than the engine
-        # step. The consumer flushes the producer before it commits, so this stays
-        # at-least-once.
-        for target, items in by_partition.items():
-            await app.producer.send(
-                ENTITY_EVENTS_TOPIC, None, encode_entity_events(items), target, None, None
-            )
-            ingest_stats.forwarded += len(items)
+                by_partition.setdefault(entity_partition(item[1]), []).append(item)
+        # The consumer flushes the producer before it commits, so this stays at-least-once.
+        await send_entity_events(by_partition)
         processed = time.time()
         event_to_processed.observe_ages(event_times, int(processed * 1000))
         if direct:
             await write_rows(direct)
             processed_to_visible.observe(time.time() - processed, direct_events)
+
+
+if settings.ingest_mode == "faust":
+    app.agent(input_topic, name="ingest")(ingest)
 
 
 @cache  # decided once, at the first batch (the consumer has the topic's metadata by then)
@@ -97,23 +94,6 @@ def _direct_key() -> str | None:
         )
         return None
     return keyed_by
-
-
-async def _dead_letter(event: EventT, error: BadEvent) -> None:
-    message = event.message
-    ingest_stats.bad[error.reason_kind] += 1
-    await bad_events_topic.send(
-        key=message.key,
-        value=dead_letter_record(
-            message.value or b"",
-            error,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            failed_at_ms=int(time.time() * 1000),
-        ),
-    )
 
 
 @app.timer(interval=30.0)

@@ -22,8 +22,7 @@ from signals_stream.engine import apply_record, fire_interventions, watched_valu
 from signals_stream.live import current_catalog
 from signals_stream.routing import EntityEvent, entity_row_key, split_row_key
 from signals_stream.state import decode_row, encode_row
-from tables.current_event import as_current_event
-from tables.entity_state import RowWriter, entity_state
+from tables.entity_state import RowWriter
 
 __all__ = ["PendingRows", "add_event", "write_rows"]
 
@@ -65,9 +64,7 @@ async def write_rows(pending: PendingRows) -> None:
     fired_rows: list[tuple[bytes, bytes, EventT]] = []
     acks: list[Awaitable[RecordMetadata]] = []
     for row_key, (key_name, sourced, record) in pending.items():
-        # Faust tables read and write the partition of the "current event".
-        with as_current_event(record):
-            raw = entity_state.get(row_key)
+        raw = _writer.get(row_key, record)  # from the partition of ``record``
         row = decode_row(raw)
         watched = bool(catalog.rules.watched(key_name))
         previous = watched_values(row, catalog, key_name, now_ms) if watched else {}

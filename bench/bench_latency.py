@@ -3,7 +3,7 @@
 For each configuration (``--config name:SIGNALS_X=v,...``; the defaults always run first), on
 one local broker (Tansu) and a fresh worker with bench/definitions.yaml:
   (a) throughput: a backlog of generated events, events/s and CPU us/event (as bench_pipeline);
-  (b) idle CPU of the worker (its consumers poll the broker even with nothing to read);
+  (b) idle CPU of the worker and the broker (the consumers poll even with nothing to read);
   (c) latency at light load (``--rate`` live events/s in the background): each probe opens an
       SSE stream for a new user, then produces a page view stamped "now" for it; the rule
       ``welcome_first_page_view`` fires on it. Reported: produced -> SSE frame, p50/p99, and
@@ -100,9 +100,11 @@ async def sse_probe(
 
 
 async def one_hop(bootstrap: str, fetch_wait_ms: int, stop: asyncio.Event) -> list[float]:
-    """Baseline: produce -> consume on a bare topic, with the worker's fetch wait."""
+    """Baseline: produce -> consume on a bare topic of as many partitions as the worker's,
+    with the worker's fetch wait. (Tansu answers a long-poll early when the data lands in a
+    single-partition fetch, often not when the fetch names several partitions.)"""
     topic = f"hop-{uuid.uuid4().hex[:8]}"
-    await ensure_topics([bootstrap], [TopicSpec(topic, 1)])
+    await ensure_topics([bootstrap], [TopicSpec(topic, PARTITIONS)])
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -171,12 +173,15 @@ async def light_load_latency(
     }
 
 
-async def idle_cpu_percent(worker: Worker, seconds: float = 5.0) -> float:
+async def idle_cpu_percent(pids: dict[str, int], seconds: float = 5.0) -> dict[str, float]:
+    """CPU % of each process while no event arrives (the consumers still poll)."""
     await asyncio.sleep(2.0)
-    pid = worker.process.pid
-    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    cpu0, t0 = {n: cpu_seconds(p) for n, p in pids.items()}, time.perf_counter()
     await asyncio.sleep(seconds)
-    return (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0) * 100
+    elapsed = time.perf_counter() - t0
+    return {
+        f"idle_cpu_{n}_percent": (cpu_seconds(p) - cpu0[n]) / elapsed * 100 for n, p in pids.items()
+    }
 
 
 async def run_config(
@@ -219,16 +224,17 @@ async def run_config(
     try:
         worker.wait_healthy()
         throughput = await measure_worker(worker, expected_applied, len(records))
-        idle = await idle_cpu_percent(worker)
+        idle = await idle_cpu_percent({"worker": worker.process.pid, "broker": broker.pid or 0})
         latency = await light_load_latency(broker.bootstrap, topic, worker, args, fetch_wait_ms)
     finally:
         worker.stop()
-    result = {"config": name, **overrides, **throughput, "idle_cpu_percent": idle, **latency}
+    result = {"config": name, **overrides, **throughput, **idle, **latency}
     print(
         f"[{name}] {overrides or '(defaults)'}\n"
         f"  (a) {throughput['events_per_s']:,.0f} events/s, "
         f"{throughput['cpu_us_per_event']:.0f} us CPU/event\n"
-        f"  (b) idle worker CPU {idle:.1f} %\n"
+        f"  (b) idle CPU: worker {idle['idle_cpu_worker_percent']:.1f} %, "
+        f"broker {idle['idle_cpu_broker_percent']:.1f} %\n"
         f"  (c) event -> SSE at {args.rate:g} events/s: p50 {latency['sse_p50_ms']:.0f} ms, "
         f"p99 {latency['sse_p99_ms']:.0f} ms, max {latency['sse_max_ms']:.0f} ms "
         f"({latency['sse_frames']}/{latency['probes']} frames)\n"

@@ -22,6 +22,7 @@ FULL = [
     ["bench_pipeline.py"],
     ["bench_peers.py"],
     ["bench_registry.py"],
+    ["bench_retrieval.py"],
     ["bench_scale.py", "--entities", "1000000"],
 ]
 QUICK = [
@@ -30,6 +31,7 @@ QUICK = [
     ["bench_pipeline.py", "--events", "20000", "--users", "4000"],
     ["bench_peers.py", "--events", "20000", "--users", "4000"],
     ["bench_registry.py", "--publishes", "10", "--reads", "50"],
+    ["bench_retrieval.py", "--events", "10000", "--users", "2000", "--rounds", "1"],
     ["bench_scale.py", "--entities", "50000"],
 ]
 

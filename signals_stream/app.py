@@ -133,12 +133,14 @@ import agents.entities  # noqa: E402, F401
 import agents.ingest  # noqa: E402, F401
 import agents.intervention_push  # noqa: E402, F401
 import agents.interventions_tail  # noqa: E402, F401
+import agents.lean_ingest  # noqa: E402, F401
 import signals_stream.api.attributes  # noqa: E402, F401
 import signals_stream.api.entities  # noqa: E402, F401
 import signals_stream.api.interventions  # noqa: E402, F401
 import signals_stream.api.metrics  # noqa: E402, F401
 import signals_stream.api.registry  # noqa: E402, F401
 import signals_stream.api.tables  # noqa: E402, F401
+import tables.profiles  # noqa: E402, F401
 import tables.registry  # noqa: E402, F401
 
 # Last, after every other view: its catch-all JSON 404 for /api/v1/... would shadow them.

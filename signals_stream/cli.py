@@ -1,6 +1,7 @@
 """The ``signals-stream`` command line.
 
 signals-stream worker [FAUST WORKER OPTIONS]   run a Faust worker
+signals-stream api                             stateless Signals API over the Redis store
 signals-stream dev                             embedded stack: broker + worker + live events
 signals-stream broker                          run only the local Kafka-compatible broker
 signals-stream generate                        synthetic enriched events, as TSV or to a topic
@@ -101,6 +102,11 @@ def _build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true", help="replay the whole topic first")
     tail.set_defaults(handler=_cmd_interventions)
 
+    api = sub.add_parser("api", help="the Signals API from the Redis profiles store (no stream)")
+    api.add_argument("--host", default=None, help="bind address (default: SIGNALS_WEB_HOST)")
+    api.add_argument("--port", type=int, default=None, help="default: SIGNALS_WEB_PORT")
+    api.set_defaults(handler=_cmd_api)
+
     replay = sub.add_parser("replay", help="produce TSV or NDJSON events into the input topic")
     replay.add_argument(
         "files", nargs="+", type=Path, help="files, one event per line ('-' = stdin)"
@@ -158,6 +164,20 @@ def _take_definitions_option(args: list[str]) -> list[str]:
         else:
             rest.append(arg)
     return rest
+
+
+# --- api -----------------------------------------------------------------------------------------
+
+
+def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvloop
+
+    from signals_stream.apiserver import serve
+
+    host = args.host or settings.web_host
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(settings, host, args.port or settings.web_port))
+    return 0
 
 
 # --- dev / broker ------------------------------------------------------------------------------

@@ -11,7 +11,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signals_stream.errors import ConfigurationError
@@ -63,7 +71,12 @@ class Settings(BaseSettings):
     input_keyed_by: str | None = Field(
         None,
         description="Attribute key the input topic is already keyed by (e.g. 'domain_userid'): "
-        "events for that key skip the repartition hop.",
+        "events for that key skip the repartition hop (SIGNALS_INGEST_MODE=faust only).",
+    )
+    ingest_mode: Literal["lean", "faust"] = Field(
+        "lean",
+        description="How the input topic is read: 'lean', a plain consumer of its own group "
+        "(<app_id>-ingest), or 'faust', a Faust agent (slower; needed by SIGNALS_INPUT_KEYED_BY).",
     )
 
     # --- broker security (managed Kafka: MSK, Confluent Cloud, Redpanda Cloud) ----------------
@@ -101,6 +114,18 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None, description="Optional Redis profiles store, e.g. redis://127.0.0.1:6379/0."
+    )
+    redis_max_pending_mb: int = Field(
+        64,
+        ge=1,
+        le=65536,
+        description="Rows a worker keeps for Redis while it is slow or down; beyond, they are "
+        "dropped and copied again from the table when it answers.",
+    )
+    worker_url: str | None = Field(
+        None,
+        description="A worker's URL, e.g. http://worker:6066: `signals-stream api` asks it when "
+        "Redis cannot answer, and forwards registry writes to it.",
     )
     definitions: Path | None = Field(
         None, description="Attribute/intervention definitions file loaded at start-up."
@@ -185,6 +210,15 @@ class Settings(BaseSettings):
     def _check_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
             raise ValueError("must be 1-249 characters of letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("redis_url", "worker_url")
+    @classmethod
+    def _check_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        redis = info.field_name == "redis_url"
+        schemes = ("redis://", "rediss://", "unix://") if redis else ("http://", "https://")
+        if value is not None and not value.startswith(schemes):
+            raise ValueError(f"must start with {' or '.join(schemes)}")
         return value
 
     @model_validator(mode="after")

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import Any
 
 from aiokafka.structs import RecordMetadata
 from faust.types import TP, EventT
 
 from signals_stream.app import app, settings
-from tables.current_event import as_current_event
+from signals_stream.profiles.worker import worker_mirror
 
-__all__ = ["ENTITY_STATE_TABLE", "RowWriter", "entity_state"]
+__all__ = ["ENTITY_STATE_TABLE", "RowWriter", "entity_state", "mirror"]
 
 ENTITY_STATE_TABLE = "entity-state"
 MIB = 1024 * 1024
@@ -35,6 +36,10 @@ entity_state = app.Table(
     help="Per-entity state rows: attribute states and the last applied source offsets.",
 )
 
+# The Redis profiles store (SIGNALS_REDIS_URL): every row written here and every row swept is
+# queued for it (a dict assignment); tables/profiles.py drains the queue in the background.
+mirror = worker_mirror(settings)
+
 
 class RowWriter:
     """Write entity rows with one RocksDB put and one changelog send each.
@@ -53,14 +58,23 @@ class RowWriter:
         self._topic = entity_state.changelog_topic.get_topic_name()
         self._last: dict[int, asyncio.Future[RecordMetadata]] = {}
 
+    def get(self, row_key: bytes, record: EventT) -> bytes | None:
+        """The row under ``row_key`` in the partition of ``record``, if any.
+
+        Straight from the partition's database: ``Table.get`` adds a sensor call, a key-index
+        update, a raised ``KeyError`` for a new row and two context switches per read.
+        """
+        return _partition_db(record.message.partition).get(row_key)
+
     async def put(self, row_key: bytes, value: bytes, record: EventT) -> None:
         """Store ``value`` under ``row_key`` in the partition of ``record``."""
         partition = record.message.partition
-        with as_current_event(record):
-            entity_state.data[row_key] = value
+        _partition_db(partition).put(row_key, value)
         self._last[partition] = await app.producer.send(
             self._topic, row_key, value, partition, None, None
         )
+        if mirror is not None:
+            mirror.put(row_key, value, partition)
 
     def finish_batch(self) -> None:
         """Persist each partition's changelog offset once its last record is acknowledged."""
@@ -76,3 +90,12 @@ class RowWriter:
         # Only while this worker still owns the partition (a rebalance may have moved it).
         if partition in getattr(store, "_dbs", {}):
             store.set_persisted_offset(TP(self._topic, partition), offset)
+
+
+def _partition_db(partition: int) -> Any:
+    """The RocksDB database of one table partition (Faust's store opens it on first use).
+
+    Reads without a current event (the API's) find rows through Faust's key index or, for
+    rows written here, by asking each partition's database (bloom filters make that cheap).
+    """
+    return entity_state.data._db_for_partition(partition)  # noqa: SLF001 - see RowWriter

@@ -20,7 +20,7 @@ from signals_stream.live import current_catalog
 from signals_stream.routing import split_row_key
 from signals_stream.state import StateError, decode_row
 from tables.current_event import as_current_event
-from tables.entity_state import entity_state
+from tables.entity_state import entity_state, mirror
 
 __all__ = ["Sweeper"]
 
@@ -61,6 +61,8 @@ class Sweeper:
             with as_current_event(record):
                 for row_key in expired_keys:
                     del entity_state[row_key]
+                    if mirror is not None:
+                        mirror.delete(row_key, partition)
             self.deleted += len(expired_keys)
 
     @staticmethod

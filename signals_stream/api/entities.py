@@ -53,5 +53,7 @@ class StatsView(View):
     async def get(self, request: Request) -> Response:
         from agents.counters import ingest_stats
         from agents.entities import sweeper
+        from tables.entity_state import mirror
 
-        return self.json({**ingest_stats.to_json(), "rows_swept": sweeper.deleted})
+        profiles = {} if mirror is None else {"profiles_mirror": mirror.stats.to_json()}
+        return self.json({**ingest_stats.to_json(), "rows_swept": sweeper.deleted, **profiles})

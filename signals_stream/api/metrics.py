@@ -2,8 +2,9 @@
 
 Unauthenticated, like ``/healthz``: infrastructure endpoints hold counts, latencies and topic
 names, never an entity id or an attribute value, and scrapers rarely carry bearer tokens.
-Consumer lag is read from Faust's consumer at scrape time; everything else comes from the
-agents' counters (``signals_stream.metrics``).
+Consumer lag is read from Faust's consumer (and the lean ingest consumer, which reads the input
+topic in ``SIGNALS_INGEST_MODE=lean``) at scrape time; everything else comes from the agents'
+counters (``signals_stream.metrics``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client import generate_latest
 from agents.counters import event_to_processed, ingest_stats, processed_to_visible
 from agents.entities import sweeper
 from agents.interventions_tail import hub
+from agents.lean_ingest import input_lag
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, settings
 from signals_stream.metrics import StreamCollector, TopicNames, new_registry
 
@@ -73,7 +75,8 @@ async def consumer_lag() -> dict[tuple[str, int], int]:
         return tp, max(0, highwater - position)
 
     found = await asyncio.gather(*(one(tp) for tp in owned))
-    return {(tp.topic, tp.partition): lag for tp, lag in filter(None, found)}
+    lags = {(tp.topic, tp.partition): lag for tp, lag in filter(None, found)}
+    return lags | await input_lag()
 
 
 @app.page("/metrics")

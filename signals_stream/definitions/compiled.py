@@ -73,6 +73,9 @@ class CompiledAttribute:
             ``derived_tstamp`` datetime for ``time_since_*``).
         needs: what of the event this attribute reads.
         definition: the source model.
+        selects_by_identity: ``matches_event`` reads only the event's vendor, name and
+            version (no event-specification selector), so its answer holds for every event of
+            one identity and can be cached (``engine.catalog.KeyProgram.candidates``).
     """
 
     name: str
@@ -86,6 +89,7 @@ class CompiledAttribute:
     value: Getter
     needs: NeededFields
     definition: Attribute
+    selects_by_identity: bool = True
 
     def accepts(self, event: EventView) -> bool:
         """Whether ``event`` updates this attribute: selected and passing the criteria."""
@@ -221,6 +225,7 @@ def compile_attribute(attribute: Attribute, key: AttributeKey) -> CompiledAttrib
         value=_no_value if prop is None else compile_property(prop),
         needs=attribute_needs(attribute),
         definition=attribute,
+        selects_by_identity=all(s.event_specification_id is None for s in attribute.events or ()),
     )
 
 

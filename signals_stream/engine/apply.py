@@ -11,6 +11,26 @@ from signals_stream.state import EntityRow
 
 __all__ = ["Applied", "apply_record"]
 
+# Every event reaches one row per attribute key (a user's and a session's...) with the same
+# projection bytes, usually within one batch: decode each once. Two generations bound memory.
+_DECODED_LIMIT = 4096
+_decoded: dict[bytes, Event] = {}
+_decoded_before: dict[bytes, Event] = {}
+
+
+def _decode(projection: bytes) -> Event:
+    """``Event.from_projection``, shared by equal projections (events are read-only)."""
+    global _decoded, _decoded_before
+    event = _decoded.get(projection)
+    if event is None:
+        event = _decoded_before.get(projection)
+        if event is None:
+            event = Event.from_projection(projection)
+        if len(_decoded) >= _DECODED_LIMIT:
+            _decoded_before, _decoded = _decoded, {}
+        _decoded[projection] = event
+    return event
+
 
 class Applied(NamedTuple):
     """What :func:`apply_record` did with an entity's events."""
@@ -49,7 +69,7 @@ def apply_record(
             replays += 1
             continue
         row.mark_applied(partition, offset)
-        event = Event.from_projection(projection)
+        event = _decode(projection)
         if seen is not None:
             if event.event_id in seen:
                 duplicates += 1

@@ -26,7 +26,7 @@ from signals_stream.definitions import (
 )
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.errors import DefinitionError, NotFoundError
-from signals_stream.events import Projection
+from signals_stream.events import Event, Projection
 from signals_stream.interventions import RuleIndex, RuleIntervention, build_index
 from signals_stream.routing import KeyRoute, RoutingPlan
 from signals_stream.windows import Window, effective_ttl, window_for
@@ -58,12 +58,35 @@ class Slot:
         return updated_ms < self.since_ms
 
 
+_IDENTITY_CACHE_LIMIT = 4096  # identities are few; bounded against junk input
+
+
 @dataclass(frozen=True, slots=True)
 class KeyProgram:
     """Everything computed for entities of one attribute key."""
 
     key: CompiledKey
     slots: tuple[Slot, ...]
+    # (vendor, name, version) -> the slots whose selectors pick that identity, filled lazily.
+    _by_identity: dict[tuple[str | None, str | None, str | None], tuple[Slot, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def candidates(self, event: Event) -> tuple[Slot, ...]:
+        """The slots that may accept ``event``: those its identity selects (decided once per
+        identity), and those selecting by event specification (their selectors still have to
+        run per event; criteria always do)."""
+        identity = (event.event_vendor, event.event_name, event.event_version)
+        found = self._by_identity.get(identity)
+        if found is None:
+            if len(self._by_identity) >= _IDENTITY_CACHE_LIMIT:
+                self._by_identity.clear()
+            found = self._by_identity[identity] = tuple(
+                slot
+                for slot in self.slots
+                if not slot.attribute.selects_by_identity or slot.attribute.matches_event(event)
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)

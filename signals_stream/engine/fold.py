@@ -36,11 +36,14 @@ def fold_events(
         event_time_ms = event.event_time_ms
         event_id = event.event_id
         from_future = event_time_ms > horizon_ms
-        for slot in program.slots:
+        for slot in program.candidates(event):
             attribute = slot.attribute
             if from_future and attribute.period_ms is not None:
                 continue
-            if not attribute.accepts(event):
+            if attribute.selects_by_identity:  # the identity already matched its selectors
+                if not attribute.passes_criteria(event):
+                    continue
+            elif not attribute.accepts(event):
                 continue
             value = attribute.value(event)
             if value is None and slot.skips_none:

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from signals_stream.deadletter import original_bytes
 from tests.datafiles import DATA_DIR
-from tests.integration.workers import running_worker, stream_app
+from tests.integration.workers import Worker, running_worker, stream_app
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +22,10 @@ WIDEROW = DATA_DIR / "snowplow-rdb-loader" / "widerow-json.input-events.tsv"
 INVALID_TS = DATA_DIR / "snowplow-rdb-loader" / "invalidtimestamp.input-events.tsv"
 # The loader rejected 2 of those 3 lines (negative year, year 0); the third is a valid event.
 INVALID_TS_BADROWS = DATA_DIR / "snowplow-rdb-loader" / "invalidtimestamp.output-badrows.jsonl"
+
+
+# Both ways of reading the input topic (SIGNALS_INGEST_MODE) must behave alike.
+INGEST_MODES = pytest.mark.parametrize("ingest_mode", ["lean", "faust"])
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -56,8 +60,9 @@ async def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) 
     return records
 
 
+@INGEST_MODES
 def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
-    kafka_broker, tmp_path: Path
+    kafka_broker, tmp_path: Path, ingest_mode: str
 ) -> None:
     app = stream_app(kafka_broker, "it")
     micro = _lines(MICRO)
@@ -70,7 +75,8 @@ def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
     ]
     assert len(invalid_ts) == len(_lines(INVALID_TS_BADROWS))
     bad_inputs = [*malformed, *invalid_ts, not_utf8, b"", b"{not json"]
-    with running_worker(app.env(tmp_path / "state"), tmp_path / "worker.log") as worker:
+    env = app.env(tmp_path / "state", SIGNALS_INGEST_MODE=ingest_mode)
+    with running_worker(env, tmp_path / "worker.log") as worker:
         asyncio.run(_produce(kafka_broker.bootstrap, app.input_topic, [*micro, *bad_inputs]))
         dead = asyncio.run(_consume(kafka_broker.bootstrap, app.bad_topic, len(bad_inputs), 60))
         assert len(dead) == len(bad_inputs), worker.log_tail()
@@ -100,17 +106,22 @@ def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
         assert status == 404 and orjson.loads(raw)["error"] == "not_found"
 
 
+@INGEST_MODES
 def test_input_already_keyed_by_an_attribute_key_skips_the_repartition_for_it(
-    kafka_broker, tmp_path: Path
+    kafka_broker, tmp_path: Path, ingest_mode: str
 ) -> None:
-    """Enrich can key records by ``domain_userid``: those events update the user rows straight
-    from the input partition, and only the session events cross the entity-events topic."""
+    """Enrich can key records by ``domain_userid``: with the Faust agent, those events update
+    the user rows straight from the input partition and only the session events cross the
+    entity-events topic; the lean consumer (its own group, so not co-partitioned with the
+    table) sends both across. The rows come out the same."""
     app = stream_app(kafka_broker, "keyed")
     input_topic = app.input_topic
     micro = _lines(MICRO)
     user = micro[0].split(b"\t")[15]
     session = micro[0].split(b"\t")[123].decode()
-    env = app.env(tmp_path / "state", SIGNALS_INPUT_KEYED_BY="domain_userid")
+    env = app.env(
+        tmp_path / "state", SIGNALS_INPUT_KEYED_BY="domain_userid", SIGNALS_INGEST_MODE=ingest_mode
+    )
 
     async def produce_keyed() -> None:
         producer = AIOKafkaProducer(
@@ -134,7 +145,43 @@ def test_input_already_keyed_by_an_attribute_key_skips_the_repartition_for_it(
                 break
             time.sleep(0.5)
         assert stats["applied"] == 2 * len(micro), (stats, worker.log_tail())
-        assert stats["forwarded"] == len(micro)  # the session events only
+        crossing = len(micro) if ingest_mode == "faust" else 2 * len(micro)
+        assert stats["forwarded"] == crossing  # faust: the session events only
         for key, entity in (("domain_userid", user.decode()), ("domain_sessionid", session)):
             status, raw = worker.get(f"/entities/{key}/{entity}")
             assert status == 200 and orjson.loads(raw)["events"] == len(micro), (key, raw)
+
+
+def test_switching_to_the_lean_consumer_continues_where_the_faust_agent_stopped(
+    kafka_broker, tmp_path: Path
+) -> None:
+    """The lean consumer's group starts each partition at the Faust agent group's committed
+    offset, so an existing deployment that switches modes does not read its input again."""
+    app = stream_app(kafka_broker, "switch")
+    micro = _lines(MICRO)
+    user = micro[0].split(b"\t")[15].decode()
+    state = tmp_path / "state"
+
+    def wait_applied(worker: Worker, applied: int) -> dict:
+        deadline = time.monotonic() + 60
+        stats: dict = {}
+        while time.monotonic() < deadline:
+            stats = orjson.loads(worker.get("/stats")[1])
+            if stats["applied"] >= applied:
+                break
+            time.sleep(0.5)
+        return stats
+
+    with running_worker(app.env(state, SIGNALS_INGEST_MODE="faust"), tmp_path / "w1.log") as w:
+        asyncio.run(_produce(kafka_broker.bootstrap, app.input_topic, micro))
+        assert wait_applied(w, 2 * len(micro))["applied"] == 2 * len(micro), w.log_tail()
+    more = micro[:10]
+    with running_worker(app.env(state, SIGNALS_INGEST_MODE="lean"), tmp_path / "w2.log") as w:
+        asyncio.run(_produce(kafka_broker.bootstrap, app.input_topic, more))
+        stats = wait_applied(w, 2 * len(more))
+        time.sleep(1.0)  # a re-read of the first events would show up by now
+        stats = orjson.loads(w.get("/stats")[1])
+        assert stats["good"] == len(more), (stats, w.log_tail())
+        assert stats["applied"] == 2 * len(more) and stats["replays_skipped"] == 0, stats
+        status, raw = w.get(f"/entities/domain_userid/{user}")
+        assert status == 200 and orjson.loads(raw)["events"] == len(micro) + len(more)

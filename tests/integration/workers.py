@@ -52,13 +52,13 @@ def free_port() -> int:
 class Worker:
     """A worker subprocess in its own session, stopped by its own pid."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "worker") -> None:
         self.web_port = int(env["SIGNALS_WEB_PORT"])
         self.token = env.get("SIGNALS_API_TOKEN")
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "signals_stream.cli", "worker"],
+            [sys.executable, "-m", "signals_stream.cli", command],  # or "api"
             env={**os.environ, **FAST_GROUP_TIMEOUTS, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,247 @@
+"""Lean ingest (``SIGNALS_INGEST_MODE=lean``, the default): the input topic read by a plain
+aiokafka consumer instead of a Faust agent.
+
+Per input record, Faust's agent machinery (the consumer thread's drain, the conductor, stream
+iteration, an event and its ack per message) cost more CPU than parsing and routing the record
+(profile in docs/next-steps.md #3). The ingest stage needs none of it: it owns no table, so it
+needs no co-partitioning. Here a consumer of its own group (``<app_id>-ingest``) takes whatever
+the fetcher holds (up to ``SIGNALS_BROKER_MAX_POLL_RECORDS`` records) as raw bytes, parses and
+routes it like the Faust agent, and sends the entity-events records and dead letters through
+the app's producer. A batch's offsets are committed only once the broker acknowledged every
+record it produced (at least once); entity rows skip what they already applied (per-row input
+offsets), so the effect stays exactly once.
+
+Acknowledgements are awaited off the loop's critical path: the next batch is parsed while the
+previous ones' records are in flight (at most ``_MAX_IN_FLIGHT`` batches), and their commits
+run in order. A rebalance or shutdown first lets the batch in hand and every commit finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord, RecordMetadata
+from mode import Service
+
+from agents.counters import event_to_processed, ingest_stats
+from agents.forward import dead_letter, entity_partition, send_entity_events
+from agents.lean_offsets import start_where_faust_left
+from signals_stream.app import app, settings
+from signals_stream.errors import BadEvent
+from signals_stream.events import parse_record
+from signals_stream.kafka_auth import client_auth
+from signals_stream.live import current_plan
+from signals_stream.routing import EntityEvent, route_event
+
+__all__ = ["INGEST_GROUP_SUFFIX", "LeanIngest", "input_lag"]
+
+logger = logging.getLogger(__name__)
+
+INGEST_GROUP_SUFFIX = "ingest"
+_POLL_TIMEOUT_MS = 1000  # only how often an idle loop checks for shutdown; data returns at once
+_MAX_IN_FLIGHT = 4  # batches sent but not yet committed (bounds memory and the replay)
+_running: LeanIngest | None = None
+
+
+class LeanIngest(Service):
+    """The input topic's consumer: poll, parse, route, send; commit once acknowledged."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._consumer = _new_consumer()
+        # Held while a batch is parsed and sent: rebalances and shutdown wait for it.
+        self._batch = asyncio.Lock()
+        # One task per sent batch: its acknowledgements, then its commit, in batch order.
+        self._commits: deque[asyncio.Task[None]] = deque()
+
+    async def on_start(self) -> None:
+        global _running
+        self._consumer.subscribe([settings.input_topic], listener=_Listener(self))
+        await self._consumer.start()
+        _running = self
+        logger.info("lean ingest: reading %s as group %s", settings.input_topic, _group_id())
+        if settings.input_keyed_by:
+            # Its own group is not co-partitioned with the table: every key crosses the hop.
+            logger.warning(
+                "SIGNALS_INPUT_KEYED_BY=%s only skips the re-keying hop with "
+                "SIGNALS_INGEST_MODE=faust",
+                settings.input_keyed_by,
+            )
+
+    async def on_stop(self) -> None:
+        global _running
+        _running = None
+        async with self._batch:  # the batch in hand is sent; then every commit is done
+            try:
+                await self._settle(0)
+            finally:
+                await self._consumer.stop()
+
+    async def on_revoked(self) -> None:
+        """Before partitions move: finish the batch in hand and commit everything sent."""
+        async with self._batch:
+            await self._settle(0)
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """New partitions: those this group never committed start where the Faust agent's
+        group left them (switching modes does not re-read the topic)."""
+        consumer = self._consumer
+        # Paused before the first await, so nothing is fetched from a position about to move.
+        consumer.pause(*assigned)
+        try:
+            await start_where_faust_left(consumer, assigned)
+        finally:
+            consumer.resume(*assigned)
+
+    @Service.task
+    async def _consume(self) -> None:
+        consumer = self._consumer
+        while not self.should_stop:
+            try:
+                batches = await consumer.getmany(
+                    timeout_ms=_POLL_TIMEOUT_MS, max_records=settings.broker_max_poll_records
+                )
+            except ConsumerStoppedError:
+                return
+            if not batches:
+                continue
+            async with self._batch:
+                if self.should_stop:
+                    return  # not processed, not committed: read again after the restart
+                acks, offsets = await self._send(batches)
+                previous = self._commits[-1] if self._commits else None
+                self._commits.append(asyncio.create_task(self._commit(previous, acks, offsets)))
+            await self._settle(_MAX_IN_FLIGHT)
+
+    async def _send(
+        self, batches: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> tuple[list[Awaitable[RecordMetadata]], dict[TopicPartition, int]]:
+        """Parse, route and send one poll's records; return the acks and the next offsets."""
+        owned = self._consumer.assignment()
+        plan = current_plan()
+        by_partition: dict[int, list[EntityEvent]] = {}
+        event_times: list[int] = []
+        acks: list[Awaitable[RecordMetadata]] = []
+        offsets: dict[TopicPartition, int] = {}
+        ingest_stats.input_batches += 1
+        for tp, records in batches.items():
+            if tp not in owned:
+                continue  # revoked since the fetch: its new owner reads it
+            partition = tp.partition
+            for record in records:
+                value = record.value
+                try:
+                    event = parse_record(value if value is not None else b"")
+                except BadEvent as error:
+                    acks.append(await _send_dead_letter(record, error))
+                    continue
+                ingest_stats.good += 1
+                event_times.append(event.event_time_ms)
+                for item in route_event(event, plan, partition=partition, offset=record.offset):
+                    target = entity_partition(item[1])
+                    routed = by_partition.get(target)
+                    if routed is None:
+                        by_partition[target] = [item]
+                    else:
+                        routed.append(item)
+            offsets[tp] = records[-1].offset + 1
+        acks += await send_entity_events(by_partition)
+        event_to_processed.observe_ages(event_times, int(time.time() * 1000))
+        return acks, offsets
+
+    async def _commit(
+        self,
+        previous: asyncio.Task[None] | None,
+        acks: list[Awaitable[RecordMetadata]],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        if previous is not None:
+            await previous  # commits stay in batch order
+        # A failed send raises here, before the commit, and crashes the worker: at least once.
+        await asyncio.gather(*acks)
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced meanwhile; the new owner re-reads, rows skip the replays.
+            logger.warning("lean ingest: commit skipped: %s", exc)
+
+    async def _settle(self, limit: int) -> None:
+        """Wait until at most ``limit`` batches are uncommitted; raise a failed send."""
+        commits = self._commits
+        while commits and (len(commits) > limit or commits[0].done()):
+            await commits.popleft()
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """``highwater - position`` of every input partition this worker reads."""
+        consumer = self._consumer
+        found: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), 1.0)
+            except (TimeoutError, KafkaError, IllegalStateError):
+                continue
+            if highwater is not None and position is not None:
+                found[(tp.topic, tp.partition)] = max(0, highwater - position)
+        return found
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, ingest: LeanIngest) -> None:
+        self._ingest = ingest
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._ingest.on_revoked()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._ingest.on_assigned(assigned)
+
+
+async def _send_dead_letter(record: ConsumerRecord, error: BadEvent) -> Awaitable[RecordMetadata]:
+    letter = dead_letter(
+        record.value,
+        error,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+    )
+    return await app.producer.send(settings.bad_events_topic, record.key, letter, None, None, None)
+
+
+def _group_id() -> str:
+    return f"{settings.app_id}-{INGEST_GROUP_SUFFIX}"
+
+
+def _new_consumer() -> AIOKafkaConsumer:
+    session_s = settings.broker_session_timeout_s
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=_group_id(),
+        client_id=_group_id(),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # Faust's default, as the agent had
+        max_partition_fetch_bytes=settings.consumer_max_fetch_size,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        max_poll_records=settings.broker_max_poll_records,
+        session_timeout_ms=int(session_s * 1000),
+        rebalance_timeout_ms=int(settings.broker_rebalance_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(3.0, session_s / 3) * 1000),
+        **client_auth(settings),
+    )
+
+
+async def input_lag() -> dict[tuple[str, int], int]:
+    """Lag of the input partitions read by the lean consumer (empty when not running)."""
+    running = _running
+    return {} if running is None else await running.lag()
+
+
+if settings.ingest_mode == "lean":
+    app.service(LeanIngest)

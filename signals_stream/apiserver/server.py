@@ -1,0 +1,276 @@
+"""The HTTP side of ``signals-stream api``: Signals reads answered from the profiles store.
+
+    POST /api/v1/get-online-attributes        as on a worker (``docs/api.md``)
+    GET  /tables/{group}[/{version}]/{id}      as on a worker
+    GET  /api/v1/registry/...                  registry reads (lists, items, versions)
+    POST/PUT/DELETE registry, engines/publish  forwarded to SIGNALS_WORKER_URL, else 405
+    GET  /healthz                              200 once the registry log is read (no token)
+    GET  /stats                                where reads were answered from
+
+Rows come from Redis and are evaluated by ``signals_stream.retrieval`` and ``engine.read_group``
+(the workers' code) at this process's clock. When Redis cannot answer for an id's partition
+(down, or being copied again), the read is forwarded to the worker; without one, 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from signals_stream.api.auth import check_token
+from signals_stream.apiserver.proxy import SOURCE_HEADER, WorkerProxy, WorkerUnavailable
+from signals_stream.apiserver.registry_tail import RegistryTail
+from signals_stream.engine import read_group
+from signals_stream.errors import DefinitionError, NotFoundError, SignalsStreamError
+from signals_stream.profiles import ProfilesUnavailable, RedisRows
+from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
+from signals_stream.registry.render import render
+from signals_stream.retrieval import answer, needed_rows, resolve_columns
+
+__all__ = ["ApiServer", "ApiStats"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_PUBLIC = frozenset({"/healthz"})
+_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 409: "conflict"}
+_ERROR_CODES |= {405: "method_not_allowed", 422: "invalid", 503: "unavailable"}
+
+
+class NotReady(SignalsStreamError):
+    http_status = 503
+
+
+class ApiStats:
+    """Where reads were answered from (for ``/stats`` and metrics).
+
+    Attributes:
+        redis_reads: reads answered from Redis.
+        worker_reads: reads forwarded to the worker because Redis could not answer.
+        refused: reads Redis could not answer, by reason (``down``, ``syncing``, ``corrupt``).
+        redis_up: whether the last Redis read succeeded.
+    """
+
+    __slots__ = ("redis_reads", "redis_up", "refused", "worker_reads")
+
+    def __init__(self) -> None:
+        self.redis_reads = 0
+        self.worker_reads = 0
+        self.refused: Counter[str] = Counter()
+        self.redis_up = True
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "redis_reads": self.redis_reads,
+            "worker_reads": self.worker_reads,
+            "refused": dict(self.refused),
+            "redis_up": self.redis_up,
+        }
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
+    extra = {"Retry-After": "1"} if status == 503 else {}
+    body = {"error": _ERROR_CODES.get(status, "error"), "detail": detail}
+    return _json(body, status, {**extra, **(headers or {})})
+
+
+class ApiServer:
+    """The routes, over a registry tail, the Redis rows and an optional worker to fall back on."""
+
+    def __init__(
+        self,
+        tail: RegistryTail,
+        rows: RedisRows,
+        *,
+        token: bytes | None,
+        proxy: WorkerProxy | None,
+    ) -> None:
+        self.tail = tail
+        self.rows = rows
+        self.token = token
+        self.proxy = proxy
+        self.stats = ApiStats()
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors, self._auth])
+        add = app.router.add_route
+        add("GET", "/healthz", self.healthz)
+        add("GET", "/stats", self.stats_view)
+        add("POST", "/api/v1/get-online-attributes", self.online_attributes)
+        add("GET", "/tables/{group}/{version}/{key_value}", self.table_version)
+        add("GET", "/tables/{group}/{key_value}", self.table_latest)
+        add("GET", "/api/v1/registry/{kind}/", self.registry_list)
+        add("GET", "/api/v1/registry/{kind}/{name}", self.registry_item)
+        add("GET", "/api/v1/registry/{kind}/{name}/versions/{version}", self.registry_version)
+        add("POST", "/api/v1/registry/{kind}/", self.registry_write)
+        for method in ("PUT", "DELETE"):
+            add(method, "/api/v1/registry/{kind}/{name}", self.registry_write)
+            add(method, "/api/v1/registry/{kind}/{name}/versions/{version}", self.registry_write)
+        add("POST", "/api/v1/engines/publish", self.registry_write)
+        add("POST", "/api/v1/engines/unpublish", self.registry_write)
+        return app
+
+    # --- middlewares ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (DefinitionError, NotFoundError, SignalsStreamError) as exc:
+            return _error(exc.http_status if exc.http_status < 500 else 503, str(exc))
+        except web.HTTPException as exc:  # aiohttp's own 404/405: JSON like the rest
+            if exc.status < 400:
+                raise
+            allow = exc.headers.get("Allow")
+            return _error(exc.status, exc.reason, {"Allow": allow} if allow else None)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _PUBLIC:
+            refused = check_token(request.headers.get("Authorization"), self.token)
+            if refused is not None:
+                return _error(401, refused, {"WWW-Authenticate": 'Bearer realm="signals"'})
+        return await handler(request)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        ready = self.tail.ready.is_set()
+        body = {
+            "status": "ok" if ready else "starting",
+            "registry_records": self.tail.records,
+            "redis": "up" if self.stats.redis_up else "down",
+        }
+        return _json(body, 200 if ready else 503)
+
+    async def stats_view(self, request: web.Request) -> web.Response:
+        return _json(self.stats.to_json())
+
+    async def online_attributes(self, request: web.Request) -> web.StreamResponse:
+        self._require_ready()
+        raw = await request.read()
+        if not raw:
+            raise DefinitionError("the request needs a JSON body")
+        query = OnlineAttributesRequest.parse(raw)
+        columns = resolve_columns(query, self.tail.catalog, self.tail.registry)
+        try:
+            rows = await self.rows.fetch(needed_rows(query, columns))
+        except ProfilesUnavailable as exc:
+            return await self._fall_back(request, raw, exc)
+        self._answered_from_redis()
+        body = answer(query, columns, rows, int(time.time() * 1000))
+        return _json(body, headers={SOURCE_HEADER: "redis"})
+
+    async def table_version(self, request: web.Request) -> web.StreamResponse:
+        version = request.match_info["version"]
+        if not version.isdigit() or int(version) < 1:
+            return _error(400, f"version must be a positive integer, got {version!r}")
+        return await self._table(request, int(version))
+
+    async def table_latest(self, request: web.Request) -> web.StreamResponse:
+        return await self._table(request, None)
+
+    async def _table(self, request: web.Request, version: int | None) -> web.StreamResponse:
+        self._require_ready()
+        published = self.tail.catalog.group(request.match_info["group"], version)
+        key_value = request.match_info["key_value"]
+        ref = (published.key_name, key_value)
+        try:
+            rows = await self.rows.fetch([ref])
+        except ProfilesUnavailable as exc:
+            return await self._fall_back(request, b"", exc)
+        self._answered_from_redis()
+        now_ms = int(time.time() * 1000)
+        body = {
+            "group": published.definition.name,
+            "version": published.definition.version,
+            "attribute_key": {"name": published.key_name, "id": key_value},
+            "attributes": read_group(rows.get(ref), published, now_ms),
+            "evaluated_at_ms": now_ms,
+        }
+        return _json(body, headers={SOURCE_HEADER: "redis"})
+
+    async def _fall_back(
+        self, request: web.Request, body: bytes, why: ProfilesUnavailable
+    ) -> web.StreamResponse:
+        self.stats.refused[why.reason] += 1
+        if why.reason == "down" and self.stats.redis_up:
+            self.stats.redis_up = False
+            target = self.proxy.base_url if self.proxy else "nobody (SIGNALS_WORKER_URL unset)"
+            logger.error("profiles store: %s; reads go to %s until it answers", why, target)
+        if self.proxy is None:
+            raise why
+        response = await self.proxy.forward(request, body)
+        self.stats.worker_reads += 1
+        return response
+
+    def _answered_from_redis(self) -> None:
+        self.stats.redis_reads += 1
+        if not self.stats.redis_up:
+            self.stats.redis_up = True
+            logger.warning("profiles store: Redis answers again; reads are served from it")
+
+    def _require_ready(self) -> None:
+        if not self.tail.ready.is_set():
+            raise NotReady("the registry log is not read yet")
+
+    # --- registry ------------------------------------------------------------------------------
+
+    async def registry_list(self, request: web.Request) -> web.Response:
+        self._require_ready()
+        registry = self.tail.registry
+        entries = registry.list(_kind(request.match_info["kind"]))
+        if request.query.get("applied", "").lower() == "true":
+            entries = [e for e in entries if e.is_published]
+        return _json([render(e, registry) for e in entries])
+
+    async def registry_item(self, request: web.Request) -> web.Response:
+        self._require_ready()
+        registry = self.tail.registry
+        kind, name = _kind(request.match_info["kind"]), request.match_info["name"]
+        return _json(render(registry.get(kind, name), registry))
+
+    async def registry_version(self, request: web.Request) -> web.Response:
+        self._require_ready()
+        registry = self.tail.registry
+        kind = _kind(request.match_info["kind"])
+        if kind not in VERSIONED:
+            raise NotFoundError(f"{kind} are not versioned: use {kind}/<name>")
+        version = request.match_info["version"]
+        if not version.isdigit() or int(version) < 1:
+            raise DefinitionError(f"version must be a positive integer, got {version!r}")
+        return _json(render(registry.get(kind, request.match_info["name"], int(version)), registry))
+
+    async def registry_write(self, request: web.Request) -> web.StreamResponse:
+        """Writes go through a worker: it appends to the registry log and waits to read them
+        back; this process would only see them later, through its own tail."""
+        if self.proxy is None:
+            return _error(
+                405,
+                "this API server only reads; send registry writes to a worker, or set "
+                "SIGNALS_WORKER_URL to have them forwarded",
+                {"Allow": "GET"},
+            )
+        try:
+            return await self.proxy.forward(request)
+        except WorkerUnavailable as exc:
+            return _error(503, str(exc))
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise NotFoundError(f"unknown registry collection {kind!r}; one of {', '.join(KINDS)}")
+    return kind

@@ -1,0 +1,83 @@
+"""Read entity rows back from the profiles store (``mirror`` writes them).
+
+Rows are the exact bytes the owning worker holds, so evaluating them with
+``signals_stream.retrieval`` gives the worker's values. A read is refused
+(:class:`ProfilesUnavailable`) rather than answered from a copy known to be incomplete: Redis
+unreachable, or a partition of the ids without its ``synced`` mark (never copied, or Redis lost
+its data and the owner is copying it again). The caller then asks the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Literal
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from signals_stream.errors import SignalsStreamError, StateError
+from signals_stream.profiles.keys import RedisLayout, entity_partition
+from signals_stream.retrieval import EntityRef
+from signals_stream.state import EntityRow, decode_row
+
+__all__ = ["ProfilesUnavailable", "RedisRows"]
+
+
+class ProfilesUnavailable(SignalsStreamError):
+    """The profiles store cannot answer for these ids right now."""
+
+    http_status = 503
+
+    def __init__(self, message: str, reason: Literal["down", "syncing", "corrupt"]) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RedisRows:
+    """Entity rows from Redis, one round trip per call.
+
+    Args:
+        client: the Redis client.
+        layout: key names (the workers' app id).
+        partitions: the entity-state partition count (``SIGNALS_PARTITIONS`` of the workers).
+    """
+
+    def __init__(self, client: aioredis.Redis, layout: RedisLayout, partitions: int) -> None:
+        self.client = client
+        self.layout = layout
+        self.partitions = partitions
+
+    async def fetch(self, refs: Collection[EntityRef]) -> dict[EntityRef, EntityRow | None]:
+        """Every entity's row (None: no state).
+
+        Raises:
+            ProfilesUnavailable: Redis failed, or holds no complete copy of an id's partition.
+        """
+        ordered = list(refs)
+        if not ordered:
+            return {}
+        partitions = sorted(
+            {entity_partition(entity_id.encode(), self.partitions) for _, entity_id in ordered}
+        )
+        pipe = self.client.pipeline(transaction=False)
+        pipe.mget(
+            [self.layout.row(key_name, entity_id.encode()) for key_name, entity_id in ordered]
+        )
+        pipe.mget([self.layout.synced(p) for p in partitions])
+        try:
+            raws, marks = await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise ProfilesUnavailable(f"Redis unreachable: {exc}", "down") from exc
+        unsynced = [p for p, mark in zip(partitions, marks, strict=True) if mark is None]
+        if unsynced:
+            raise ProfilesUnavailable(
+                f"the profiles store holds no complete copy of partitions {unsynced} yet",
+                "syncing",
+            )
+        try:
+            return {
+                ref: None if raw is None else decode_row(raw)
+                for ref, raw in zip(ordered, raws, strict=True)
+            }
+        except StateError as exc:
+            raise ProfilesUnavailable(f"unreadable row in Redis: {exc}", "corrupt") from exc
