@@ -21,6 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from signals_stream.latency import BatchHistogram
+from signals_stream.profiles.mirror import MirrorStats
 from signals_stream.stats import IngestStats
 
 __all__ = ["StreamCollector", "TopicNames", "new_registry"]
@@ -46,6 +47,7 @@ class StreamCollector:
         open_streams: the number of open Server-Sent Events streams.
         rows_swept: expired entity rows deleted so far.
         lag: records behind the log end per ``(topic, partition)`` this worker consumes.
+        mirror: the Redis profiles mirror's counters, when ``SIGNALS_REDIS_URL`` is set.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class StreamCollector:
         open_streams: Callable[[], int],
         rows_swept: Callable[[], int],
         lag: Callable[[], Mapping[tuple[str, int], int]],
+        mirror: MirrorStats | None = None,
     ) -> None:
         self._stats = stats
         self._topics = topics
@@ -64,6 +67,7 @@ class StreamCollector:
         self._open_streams = open_streams
         self._rows_swept = rows_swept
         self._lag = lag
+        self._mirror = mirror
 
     def collect(self) -> Iterator[Metric]:
         stats, topics = self._stats, self._topics
@@ -139,6 +143,9 @@ class StreamCollector:
             lag.add_metric([topic, str(partition)], records)
         yield lag
 
+        if self._mirror is not None:
+            yield from _mirror_metrics(self._mirror)
+
         latency = HistogramMetricFamily(
             "signals_latency_seconds",
             "Per-stage latency: event_to_processed (event time, derived_tstamp else "
@@ -152,6 +159,31 @@ class StreamCollector:
                 sum_value=histogram.sum,
             )
         yield latency
+
+
+def _mirror_metrics(mirror: MirrorStats) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "signals_redis_up", "1 when the last Redis round trip succeeded.", value=mirror.redis_up
+    )
+    yield GaugeMetricFamily(
+        "signals_redis_mirror_lag_rows",
+        "Entity rows written to the table and not yet to Redis.",
+        value=mirror.lag_rows,
+    )
+    yield GaugeMetricFamily(
+        "signals_redis_resyncing_partitions",
+        "Partitions whose Redis copy is being rebuilt.",
+        value=mirror.resyncing_partitions,
+    )
+    yield _counter("signals_redis_rows_written", "Rows set in Redis.", mirror.written)
+    yield _counter("signals_redis_rows_deleted", "Rows removed from Redis.", mirror.deleted)
+    yield _counter("signals_redis_errors", "Failed Redis round trips.", mirror.errors)
+    yield _counter("signals_redis_rows_resynced", "Rows copied by resyncs.", mirror.resynced_rows)
+    yield _counter(
+        "signals_redis_overflows",
+        "Times the mirror queue outgrew its bound and fell back to a resync.",
+        mirror.overflows,
+    )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

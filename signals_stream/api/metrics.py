@@ -21,6 +21,7 @@ from agents.interventions_tail import hub
 from agents.lean_ingest import input_lag
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, settings
 from signals_stream.metrics import StreamCollector, TopicNames, new_registry
+from tables.entity_state import mirror
 
 __all__ = ["MetricsView", "consumer_lag", "registry"]
 
@@ -47,6 +48,7 @@ registry = new_registry(
         open_streams=lambda: hub.open_streams,
         rows_swept=lambda: sweeper.deleted,
         lag=lambda: _lag,
+        mirror=None if mirror is None else mirror.stats,
     )
 )
 
