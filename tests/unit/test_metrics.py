@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from signals_stream.latency import BatchHistogram
 from signals_stream.metrics import StreamCollector, TopicNames, new_registry
+from signals_stream.profiles.mirror import MirrorStats
 from signals_stream.stats import IngestStats
 
 NOW_MS = 1_700_000_000_000
@@ -104,3 +105,27 @@ def test_the_collector_exposes_the_counters_by_topic_reason_and_stage() -> None:
     assert histogram[("signals_latency_seconds_bucket", (("le", "+Inf"), stage))] == 18
     empty = ("stage", "event_to_processed")
     assert histogram[("signals_latency_seconds_count", (empty,))] == 0
+
+
+def test_the_redis_mirror_is_exported_only_when_configured() -> None:
+    def collector(mirror: MirrorStats | None) -> StreamCollector:
+        return StreamCollector(
+            IngestStats(),
+            TopicNames("in", "bad", "app-entity-events", "out"),
+            latencies={},
+            open_streams=lambda: 0,
+            rows_swept=lambda: 0,
+            lag=dict,
+            mirror=mirror,
+        )
+
+    assert "signals_redis_up" not in _families(collector(None))
+    stats = MirrorStats()
+    stats.redis_up, stats.lag_rows, stats.errors, stats.written = False, 42, 3, 1000
+    families = _families(collector(stats))
+    assert families["signals_redis_up"] == {("signals_redis_up", ()): 0.0}
+    assert families["signals_redis_mirror_lag_rows"] == {("signals_redis_mirror_lag_rows", ()): 42}
+    assert families["signals_redis_errors"] == {("signals_redis_errors_total", ()): 3}
+    assert families["signals_redis_rows_written"] == {
+        ("signals_redis_rows_written_total", ()): 1000
+    }
