@@ -60,7 +60,7 @@ async def push(instances: list[dict[str, Any]]) -> bool:
         ]
         await asyncio.gather(*acks)
         try:
-            await asyncio.wait_for(asyncio.shield(received), timeout_s)
+            await asyncio.wait_for(received, timeout_s)
         except TimeoutError:
             return False
     return True
@@ -80,7 +80,11 @@ def is_push(headers: Any) -> bool:
 
 @app.task
 async def tail_receipts() -> None:
-    await receipts_topic.maybe_declare()
+    try:
+        await receipts_topic.maybe_declare()
+    except KafkaError as exc:
+        # Without the topic, pushes answer 'undelivered' unless the broker auto-creates it.
+        logger.warning("cannot create %s: %s", RECEIPTS_TOPIC, exc)
     while True:
         consumer = tail_consumer(
             settings.bootstrap_servers,

@@ -16,12 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
+PREVIOUS_LATENCY_DEFAULTS = (
+    "before:SIGNALS_CONSUMER_FETCH_MAX_WAIT_MS=100,SIGNALS_AGENT_BATCH_WITHIN_MS=20,"
+    "SIGNALS_PRODUCER_LINGER_MS=5"
+)
 FULL = [
     ["bench_parser.py"],
     ["bench_aggregations.py"],
     ["bench_pipeline.py"],
     ["bench_peers.py"],
     ["bench_registry.py"],
+    # The previous defaults as the in-run baseline of the current ones.
+    ["bench_latency.py", "--config", PREVIOUS_LATENCY_DEFAULTS],
     ["bench_retrieval.py"],
     ["bench_scale.py", "--entities", "1000000"],
 ]
@@ -31,6 +37,7 @@ QUICK = [
     ["bench_pipeline.py", "--events", "20000", "--users", "4000"],
     ["bench_peers.py", "--events", "20000", "--users", "4000"],
     ["bench_registry.py", "--publishes", "10", "--reads", "50"],
+    ["bench_latency.py", "--events", "10000", "--probes", "100"],
     ["bench_retrieval.py", "--events", "10000", "--users", "2000", "--rounds", "1"],
     ["bench_scale.py", "--entities", "50000"],
 ]

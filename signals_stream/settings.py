@@ -135,8 +135,10 @@ class Settings(BaseSettings):
     consumer_max_fetch_size: int = Field(
         8 * MIB, ge=64 * 1024, description="Max bytes fetched per partition."
     )
+    # 30 ms wait, 10 ms window, 1 ms linger: event -> SSE p99 ~60 ms on Tansu, not ~160 ms, same
+    # throughput, twice the idle polling (bench/bench_latency.py, docs/architecture.md).
     consumer_fetch_max_wait_ms: int = Field(
-        100, ge=1, le=10_000, description="Longest a fetch waits for data (Faust's own is 1.5 s)."
+        30, ge=1, le=10_000, description="Longest a fetch waits for data (Faust's own is 1.5 s)."
     )
     broker_max_poll_records: int = Field(
         2000, ge=1, description="Max records returned by one poll."
@@ -144,7 +146,7 @@ class Settings(BaseSettings):
     stream_buffer_maxsize: int = Field(
         16384, ge=1, description="Per-topic-partition buffer of a stream."
     )
-    producer_linger_ms: int = Field(5, ge=0, le=1000, description="Producer batching delay.")
+    producer_linger_ms: int = Field(1, ge=0, le=1000, description="Producer batching delay.")
     rocksdb_block_cache_mb: int = Field(
         64, ge=1, description="RocksDB block cache per table partition."
     )
@@ -182,7 +184,7 @@ class Settings(BaseSettings):
         description="Records an agent folds per step (one write per entity).",
     )
     agent_batch_within_ms: int = Field(
-        20, ge=1, le=10_000, description="How long an agent waits to fill a batch (added latency)."
+        10, ge=1, le=10_000, description="How long an agent waits to fill a batch (added latency)."
     )
     push_receipt_timeout_ms: int = Field(
         1500,

@@ -11,26 +11,6 @@ from signals_stream.state import EntityRow
 
 __all__ = ["Applied", "apply_record"]
 
-# Every event reaches one row per attribute key (a user's and a session's...) with the same
-# projection bytes, usually within one batch: decode each once. Two generations bound memory.
-_DECODED_LIMIT = 4096
-_decoded: dict[bytes, Event] = {}
-_decoded_before: dict[bytes, Event] = {}
-
-
-def _decode(projection: bytes) -> Event:
-    """``Event.from_projection``, shared by equal projections (events are read-only)."""
-    global _decoded, _decoded_before
-    event = _decoded.get(projection)
-    if event is None:
-        event = _decoded_before.get(projection)
-        if event is None:
-            event = Event.from_projection(projection)
-        if len(_decoded) >= _DECODED_LIMIT:
-            _decoded_before, _decoded = _decoded, {}
-        _decoded[projection] = event
-    return event
-
 
 class Applied(NamedTuple):
     """What :func:`apply_record` did with an entity's events."""
@@ -39,10 +19,6 @@ class Applied(NamedTuple):
     replays: int  # at or below the row's input offset: already applied
     duplicates: int  # an event id the row saw recently (``dedupe_ids``)
     events: tuple[Event, ...] = ()  # the events folded, in order (interventions find triggers)
-
-    @property
-    def last_event(self) -> Event | None:
-        return self.events[-1] if self.events else None
 
 
 def apply_record(
@@ -69,7 +45,7 @@ def apply_record(
             replays += 1
             continue
         row.mark_applied(partition, offset)
-        event = _decode(projection)
+        event = Event.from_projection(projection)
         if seen is not None:
             if event.event_id in seen:
                 duplicates += 1
