@@ -1,7 +1,8 @@
 """The API's OpenAPI 3.1 description (``/api/v1/openapi.json``) and a docs page (``/docs/``).
 
 Schemas come from the same pydantic models that validate requests, so the description cannot
-drift from what the server accepts. Both pages are public: they describe the API, not data.
+drift from what the server accepts. The JSON needs the token like the rest of ``/api/v1``; the
+docs page, outside it, is a public list of endpoints.
 Unknown paths under ``/api/v1/`` answer a JSON 404 (registered last, see ``app.py``), and the
 SDK endpoints this engine does not implement answer 501 with the reason.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from faust.web import Request, Response, View
 from pydantic.json_schema import models_json_schema
 
+from signals_stream.api.auth import requires_token
 from signals_stream.api.responses import error, ok
 from signals_stream.app import app
 from signals_stream.definitions import AttributeGroup, AttributeKey
@@ -238,6 +240,7 @@ def build_spec() -> dict[str, Any]:
 
 @app.page("/api/v1/openapi.json")
 class OpenApiView(View):
+    @requires_token  # under /api/v1 like every API endpoint but the subscription
     async def get(self, request: Request) -> Response:
         return ok(self, build_spec())
 

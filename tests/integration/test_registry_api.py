@@ -109,13 +109,14 @@ def test_http_contract_of_the_registry(kafka_broker, tmp_path: Path) -> None:
         assert status == 404 and orjson.loads(raw)["error"] == "not_found"
         status, raw = worker.request("POST", "/api/v1/datasets/sql", {})
         assert status == 501 and "warehouse" in orjson.loads(raw)["detail"]
-        worker.token = None  # the description of the API is public
         status, raw = worker.request("GET", "/api/v1/openapi.json")
         spec = orjson.loads(raw)
         assert status == 200 and "/api/v1/get-online-attributes" in spec["paths"]
         assert "/api/v1/registry/attribute_groups/{name}/versions/{version}" in spec["paths"]
+        worker.token = None  # the docs page is public; the JSON under /api/v1 is not
         status, raw = worker.request("GET", "/docs/")
         assert status == 200 and b"get-online-attributes" in raw
+        assert worker.request("GET", "/api/v1/openapi.json")[0] == 401
     finally:
         worker.stop()
 
