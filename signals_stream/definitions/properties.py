@@ -168,8 +168,8 @@ class CalculatedProperty(DefinitionModel):
     @classmethod
     def _no_nesting(cls, data: Any) -> Any:
         # Caught before the union so the message says why, not "type must be atomic...".
-        if isinstance(data, dict):
-            for item in data.get("properties") or ():
+        if isinstance(data, dict) and isinstance(data.get("properties"), list | tuple):
+            for item in data["properties"]:
                 if _property_tag(item) == "calculated":
                     raise ValueError("properties: calculated properties cannot be nested")
         return data

@@ -276,3 +276,27 @@ def test_invalid_key_is_rejected(body: dict[str, Any], message: str) -> None:
 def test_criterion_is_checked_on_its_own() -> None:
     with pytest.raises(DefinitionError, match=r"invalid Criterion: value: 'in' needs"):
         Criterion(property={"type": "atomic", "name": "app_id"}, operator="in", value="x")
+
+
+def test_calculated_properties_must_be_a_list_not_a_crash() -> None:
+    # Found by fuzzing the API: a number where the list goes raised TypeError (a 500).
+    body = {
+        "name": "k",
+        "property": {"type": "atomic", "name": "app_id"},
+    }
+    AttributeKey.parse(body)  # the control: valid
+    group = {
+        "name": "g",
+        "attribute_key": {"name": "domain_userid"},
+        "attributes": [
+            {
+                "name": "a",
+                "type": "string",
+                "events": [],
+                "aggregation": "last",
+                "property": {"type": "calculated", "operation": "concat", "properties": 7},
+            }
+        ],
+    }
+    with pytest.raises(DefinitionError, match=r"attributes\.0\.property"):
+        AttributeGroup.parse(group)
