@@ -17,11 +17,14 @@ from agents.counters import ingest_stats
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, settings
 from signals_stream.deadletter import dead_letter_record
 from signals_stream.errors import BadEvent
-from signals_stream.routing import EntityEvent, encode_entity_events
+from signals_stream.routing import EntityEvent, encode_entity_event_records
 
 __all__ = ["dead_letter", "entity_partition", "send_entity_events"]
 
 _entity_partitions = list(range(settings.partitions))
+# Per entity-events record: well under the 1 MB that Kafka brokers and Faust's producer accept
+# by default, whatever the poll size.
+_MAX_RECORD_BYTES = 512 * 1024
 
 
 @lru_cache(maxsize=200_000)
@@ -34,17 +37,17 @@ def entity_partition(entity_id: bytes) -> int:
 async def send_entity_events(
     by_partition: dict[int, list[EntityEvent]],
 ) -> list[Awaitable[RecordMetadata]]:
-    """One record per entity partition (events in input order); returns the acknowledgements.
+    """A record per entity partition (more for a large batch; events in input order); returns
+    the acknowledgements.
 
     Straight to the producer: Faust's ``Topic.send`` machinery costs more than the engine step.
     """
     acks = []
     for target, items in by_partition.items():
-        acks.append(
-            await app.producer.send(
-                ENTITY_EVENTS_TOPIC, None, encode_entity_events(items), target, None, None
+        for record in encode_entity_event_records(items, _MAX_RECORD_BYTES):
+            acks.append(
+                await app.producer.send(ENTITY_EVENTS_TOPIC, None, record, target, None, None)
             )
-        )
         ingest_stats.forwarded += len(items)
     return acks
 

@@ -175,7 +175,10 @@ class LeanIngest(Service):
         """Wait until at most ``limit`` batches are uncommitted; raise a failed send."""
         commits = self._commits
         while commits and (len(commits) > limit or commits[0].done()):
-            await commits.popleft()
+            first = commits[0]
+            await first  # left in place meanwhile, so a concurrent rebalance waits for it too
+            if commits and commits[0] is first:
+                commits.popleft()
 
     async def lag(self) -> dict[tuple[str, int], int]:
         """``highwater - position`` of every input partition this worker reads."""

@@ -5,9 +5,12 @@ Reports, in one run (ratios matter more than absolutes on a shared, noisy machin
   (b) one worker process with the 20-attribute / 3-group / 2-key workload
       (bench/definitions.yaml): events/s, CPU us per event, peak RSS;
   (c) event time -> value visible in the table view, p50/p99, at half of (b)'s rate;
-  (d) table-view read latency p50/p99 under that load.
+  (d) table-view read latency p50/p99 under that load;
+  (e) with --sustain-rate R: the same records produced at R events/s for --sustain-seconds;
+      whether the worker keeps up (its backlog when the producer stops, how long it takes to
+      drain) and its CPU share meanwhile. The producer runs in this process, on the same cores.
 
-Run: python bench/bench_pipeline.py [--events 100000] [--users 20000]
+Run: python bench/bench_pipeline.py [--events 100000] [--users 20000] [--sustain-rate 8000]
 The broker (Tansu) shares the machine's cores with the worker, as in the reference figures.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import random
 import sys
@@ -110,6 +114,52 @@ async def measure_worker(worker: Worker, expected_applied: int, events: int) -> 
     }
 
 
+async def sustained(
+    bootstrap: str,
+    topic: str,
+    worker: Worker,
+    records: list[tuple[bytes, bytes]],
+    applied_per_record: list[int],
+    rate: float,
+    seconds: float,
+) -> dict[str, float]:
+    """Produce ``records`` over and over at ``rate`` for ``seconds``; then see how far behind
+    the worker is and how long it takes to catch up."""
+    pid = worker.process.pid
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"}) as session:
+        before = await stats(session, worker.url)
+        stop = time.monotonic() + seconds
+        sent = 0
+
+        def paced():  # noqa: ANN202
+            nonlocal sent
+            for record in itertools.cycle(records):
+                if time.monotonic() >= stop:
+                    return
+                sent += 1
+                yield record
+
+        t0, cpu0 = time.perf_counter(), cpu_seconds(pid)
+        await produce_records([bootstrap], topic, paced(), rate=rate)
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+        cycles, rest = divmod(sent, len(records))
+        expected = before["applied"] + cycles * sum(applied_per_record)
+        expected += sum(applied_per_record[:rest])
+        at_stop = await stats(session, worker.url)
+        drained = time.perf_counter()
+        while (await stats(session, worker.url))["applied"] < expected:
+            await asyncio.sleep(0.1)
+        drain_s = time.perf_counter() - drained
+    behind = sent - (at_stop["good"] - before["good"])
+    return {
+        "rate": sent / elapsed,
+        "behind_events": behind,
+        "drain_s": drain_s,
+        "worker_cores": cpu / elapsed,
+        "cpu_us_per_event": cpu / sent * 1e6,
+    }
+
+
 async def first_sse_frame(session: aiohttp.ClientSession, url: str) -> float:
     """Wall-clock ms at which the first ``data:`` frame of an SSE stream arrives."""
     async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
@@ -201,6 +251,8 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--sustain-rate", type=float, default=0.0, help="(e): events/s; 0 = skip")
+    parser.add_argument("--sustain-seconds", type=float, default=30.0)
     parser.add_argument(
         "--definitions", default=str(DEFINITIONS), help="'none': built-in keys, no attributes"
     )
@@ -212,7 +264,8 @@ async def main() -> None:
     records = [(ev.key, ev.line) for ev, _ in zip(generated, range(args.events), strict=False)]
     definitions = None if args.definitions == "none" else Path(args.definitions)
     plan = load_definitions(definitions).catalog().routing_plan() if definitions else current_plan()
-    expected_applied = sum(len(entity_projections(parse_record(line), plan)) for _, line in records)
+    applied_per_record = [len(entity_projections(parse_record(line), plan)) for _, line in records]
+    expected_applied = sum(applied_per_record)
     random.seed(1)
     with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         app_id = f"bench-{uuid.uuid4().hex[:6]}"
@@ -261,6 +314,24 @@ async def main() -> None:
                 f"p99 {c['read_p99_ms']:.1f} ms ({c['reads']} reads)",
                 flush=True,
             )
+            if args.sustain_rate:
+                e = await sustained(
+                    broker.bootstrap,
+                    topic,
+                    worker,
+                    records,
+                    applied_per_record,
+                    args.sustain_rate,
+                    args.sustain_seconds,
+                )
+                c |= {f"sustained_{name}": value for name, value in e.items()}
+                print(
+                    f"(e) sustained {e['rate']:,.0f} events/s for {args.sustain_seconds:.0f} s: "
+                    f"{e['behind_events']:,.0f} events behind when the producer stopped, "
+                    f"drained in {e['drain_s']:.1f} s; worker {e['worker_cores']:.2f} cores, "
+                    f"{e['cpu_us_per_event']:.0f} us CPU/event",
+                    flush=True,
+                )
         finally:
             worker.stop()
     out = Path(__file__).with_name("out")

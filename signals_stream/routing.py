@@ -31,6 +31,7 @@ __all__ = [
     "EntityEvent",
     "decode_entity_events",
     "encode_entity_events",
+    "encode_entity_event_records",
     "entity_projections",
     "entity_row_key",
     "route_event",
@@ -99,16 +100,36 @@ def route_event(
     ]
 
 
+def _item_header(key_name: str, entity_id: bytes, partition: int, offset: int, size: int) -> bytes:
+    return b"%s %d %d %d %d\n" % (key_name.encode(), len(entity_id), partition, offset, size)
+
+
 def encode_entity_events(events: Iterable[EntityEvent]) -> bytes:
     parts: list[bytes] = []
     for key_name, entity_id, partition, offset, projection in events:
-        parts.append(
-            b"%s %d %d %d %d\n"
-            % (key_name.encode(), len(entity_id), partition, offset, len(projection))
-        )
-        parts.append(entity_id)
+        parts += (_item_header(key_name, entity_id, partition, offset, len(projection)), entity_id)
         parts.append(projection)
     return b"".join(parts)
+
+
+def encode_entity_event_records(events: Iterable[EntityEvent], max_bytes: int) -> list[bytes]:
+    """Like :func:`encode_entity_events`, split into records of at most ``max_bytes`` each
+    (an item larger than that alone), in order: a whole poll for one partition may exceed
+    what the broker takes in one record."""
+    records: list[bytes] = []
+    parts: list[bytes] = []
+    size = 0
+    for key_name, entity_id, partition, offset, projection in events:
+        header = _item_header(key_name, entity_id, partition, offset, len(projection))
+        item_size = len(header) + len(entity_id) + len(projection)
+        if parts and size + item_size > max_bytes:
+            records.append(b"".join(parts))
+            parts, size = [], 0
+        parts += (header, entity_id, projection)
+        size += item_size
+    if parts:
+        records.append(b"".join(parts))
+    return records
 
 
 def decode_entity_events(raw: bytes) -> list[EntityEvent]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import orjson
+import pytest
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -19,11 +20,18 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def test_faust_finds_the_app_and_both_agents() -> None:
-    result = _run("faust", "-A", "signals_stream.app", "--json", "agents")
+@pytest.mark.parametrize(
+    ("mode", "agents"),
+    # lean: the input is read by a plain consumer (agents/lean_ingest.py), not a Faust agent
+    [("faust", {"@ingest", "@entities"}), ("lean", {"@entities"})],
+)
+def test_faust_finds_the_app_and_its_agents(mode: str, agents: set[str]) -> None:
+    result = _run(
+        "faust", "-A", "signals_stream.app", "--json", "agents", env={"SIGNALS_INGEST_MODE": mode}
+    )
     assert result.returncode == 0, result.stderr
     names = {row["name"] for row in orjson.loads(result.stdout)}
-    assert names == {"@ingest", "@entities"}
+    assert names == agents
 
 
 def test_an_invalid_setting_stops_the_worker_with_one_line_naming_it() -> None:

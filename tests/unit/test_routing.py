@@ -10,6 +10,7 @@ from signals_stream.events import parse_record
 from signals_stream.live import current_plan
 from signals_stream.routing import (
     decode_entity_events,
+    encode_entity_event_records,
     encode_entity_events,
     entity_row_key,
     route_event,
@@ -33,6 +34,20 @@ items = st.lists(
 @given(events=items)
 def test_entity_events_round_trip(events: list[tuple[str, bytes, int, int, bytes]]) -> None:
     assert decode_entity_events(encode_entity_events(events)) == events
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=items, max_bytes=st.integers(1, 600))
+def test_entity_events_split_into_bounded_records_in_order(
+    events: list[tuple[str, bytes, int, int, bytes]], max_bytes: int
+) -> None:
+    records = encode_entity_event_records(events, max_bytes)
+    decoded = [decode_entity_events(record) for record in records]
+    assert [item for chunk in decoded for item in chunk] == events
+    # Every record holds at least one item, and only a lone item may exceed the bound.
+    assert all(chunk for chunk in decoded)
+    assert all(len(r) <= max_bytes or len(c) == 1 for r, c in zip(records, decoded, strict=True))
+    assert b"".join(records) == encode_entity_events(events)
 
 
 def test_a_truncated_record_is_rejected() -> None:

@@ -7,7 +7,12 @@ from signals_stream.settings import load_settings
 
 
 def test_defaults_match_the_documented_topics(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SIGNALS_BROKER", "SIGNALS_INPUT_TOPIC", "SIGNALS_WEB_PORT"):
+    for name in (
+        "SIGNALS_BROKER",
+        "SIGNALS_INPUT_TOPIC",
+        "SIGNALS_WEB_PORT",
+        "SIGNALS_INGEST_MODE",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert settings.broker == "kafka://127.0.0.1:9092"
@@ -15,6 +20,7 @@ def test_defaults_match_the_documented_topics(monkeypatch: pytest.MonkeyPatch) -
     assert settings.bad_events_topic == "signals-bad-events"
     assert settings.interventions_topic == "signals-interventions"
     assert settings.web_port == 6066
+    assert settings.ingest_mode == "lean"
 
 
 def test_environment_overrides_and_broker_lists(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,6 +40,7 @@ def test_environment_overrides_and_broker_lists(monkeypatch: pytest.MonkeyPatch)
         ("SIGNALS_BROKER", "http://nope"),
         ("SIGNALS_INPUT_TOPIC", "bad topic name"),
         ("SIGNALS_PARTITIONS", "0"),
+        ("SIGNALS_INGEST_MODE", "fast"),
     ],
 )
 def test_invalid_settings_fail_with_one_line_naming_the_variable(
