@@ -29,6 +29,7 @@ FULL = [
     # The previous defaults as the in-run baseline of the current ones.
     ["bench_latency.py", "--config", PREVIOUS_LATENCY_DEFAULTS],
     ["bench_retrieval.py"],
+    ["bench_serving.py"],
     ["bench_scale.py", "--entities", "1000000"],
 ]
 QUICK = [
@@ -39,6 +40,7 @@ QUICK = [
     ["bench_registry.py", "--publishes", "10", "--reads", "50"],
     ["bench_latency.py", "--events", "10000", "--probes", "100"],
     ["bench_retrieval.py", "--events", "10000", "--users", "2000", "--rounds", "1"],
+    ["bench_serving.py", "--reads", "50", "--rate", "1000", "--users", "2000"],
     ["bench_scale.py", "--entities", "50000"],
 ]
 

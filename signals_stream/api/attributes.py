@@ -44,10 +44,11 @@ class OnlineAttributesView(View):
     async def post(self, request: Request) -> Response:
         query = OnlineAttributesRequest.parse(await json_body(request))
         columns = resolve_columns(query, current_catalog(), registry)
-        rows = await fetch_rows(
-            needed_rows(query, columns), request.headers.get("Authorization", "")
-        )
-        return ok(self, answer(query, columns, rows, int(time.time() * 1000)))
+        needed = needed_rows(query, columns)
+        rows, remote = await fetch_rows(needed, request.headers.get("Authorization", ""))
+        body = answer(query, columns, rows, int(time.time() * 1000))
+        # How many entities other workers answered: for operators and the serving benchmark.
+        return ok(self, body, headers={"X-Signals-Remote-Entities": str(remote)})
 
 
 @app.page("/internal/v1/rows")
@@ -87,8 +88,11 @@ def _owner(entity_id: str) -> URL | None:
     return url
 
 
-async def fetch_rows(refs: set[EntityRef], authorization: str) -> dict[EntityRef, EntityRow | None]:
-    """Every entity's row, read locally or asked of its owner (one request per owner)."""
+async def fetch_rows(
+    refs: set[EntityRef], authorization: str
+) -> tuple[dict[EntityRef, EntityRow | None], int]:
+    """Every entity's row, read locally or asked of its owner (one request per owner), and how
+    many came from other workers."""
     by_owner: dict[URL, list[EntityRef]] = defaultdict(list)
     raws: dict[EntityRef, bytes | None] = {}
     for ref in refs:
@@ -102,7 +106,8 @@ async def fetch_rows(refs: set[EntityRef], authorization: str) -> dict[EntityRef
     )
     for reply in replies:
         raws.update(reply)
-    return {ref: None if raw is None else decode_row(raw) for ref, raw in raws.items()}
+    rows = {ref: None if raw is None else decode_row(raw) for ref, raw in raws.items()}
+    return rows, sum(len(owned) for owned in by_owner.values())
 
 
 async def _ask_owner(
