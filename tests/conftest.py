@@ -4,6 +4,7 @@ tests start on a free port and stop by its pid, and uniquely named topics on it.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
@@ -11,11 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from signals_stream.broker import LocalBroker
 from signals_stream.topics import TopicSpec, ensure_topics
 
 T = TypeVar("T")
+
+# CI replays the same generated examples every run (a red build is reproducible, never a
+# coin toss); local runs keep exploring new ones. `.ci/run` sets CI=1.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -33,7 +33,7 @@ _SERVER_FIELDS = (
     "feast_name",
     "stream_source_name",
 )
-_NULL_MEANS_DEFAULT = ("version", "is_published")
+_NULL_MEANS_DEFAULT = ("version", "is_published", "online")
 _Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", min_length=1)]
 
 

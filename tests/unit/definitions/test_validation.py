@@ -300,3 +300,11 @@ def test_calculated_properties_must_be_a_list_not_a_crash() -> None:
     }
     with pytest.raises(DefinitionError, match=r"attributes\.0\.property"):
         AttributeGroup.parse(group)
+
+
+def test_a_null_online_means_the_default_so_bodies_round_trip() -> None:
+    # Found by fuzzing: `online: null` was kept, dropped by to_wire, and read back as True.
+    body = {**capture_bodies("attribute_groups")[0][1], "online": None}
+    group = AttributeGroup.parse(body)
+    assert group.online is True
+    assert AttributeGroup.parse(group.to_wire()) == group
