@@ -28,7 +28,7 @@ FULL = [
     ["bench_registry.py"],
     # The previous defaults as the in-run baseline of the current ones.
     ["bench_latency.py", "--config", PREVIOUS_LATENCY_DEFAULTS],
-    ["bench_retrieval.py"],
+    ["bench_retrieval.py", "--rounds", "2"],
     ["bench_serving.py"],
     ["bench_scale.py", "--entities", "1000000"],
 ]
