@@ -29,6 +29,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import DEFINITIONS, PARTITIONS, ceiling, measure_worker  # noqa: E402
+from bench.bench_retrieval import worker_env as bench_worker_env  # noqa: E402
 from signals_stream.broker import LocalBroker  # noqa: E402
 from signals_stream.events import parse_record  # noqa: E402
 from signals_stream.fields import FIELD_INDEX  # noqa: E402
@@ -37,7 +38,7 @@ from signals_stream.loader import load_definitions  # noqa: E402
 from signals_stream.produce import produce_records  # noqa: E402
 from signals_stream.routing import entity_projections  # noqa: E402
 from signals_stream.topics import TopicSpec, ensure_topics  # noqa: E402
-from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
+from tests.integration.workers import API_TOKEN, Worker  # noqa: E402
 
 OUT = Path(__file__).with_name("out")
 # With definitions.yaml's one rule: the 5-intervention workload.
@@ -115,21 +116,16 @@ def full_workload(path: Path) -> Path:
 def worker_env(
     broker: LocalBroker, app_id: str, topic: str, state: Path, definitions: Path
 ) -> dict[str, str]:
-    return {
-        "SIGNALS_BROKER": broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": topic,
-        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
-        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
-        "SIGNALS_PARTITIONS": str(PARTITIONS),
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(state),
-        "SIGNALS_LOG_LEVEL": "WARNING",
-        "SIGNALS_API_TOKEN": API_TOKEN,
-        "SIGNALS_DEFINITIONS": str(definitions),
-        "SIGNALS_BROKER_SESSION_TIMEOUT_S": "6",
-        "SIGNALS_BROKER_REBALANCE_TIMEOUT_S": "6",
-    }
+    return bench_worker_env(
+        broker,
+        topic,
+        state,
+        app_id,
+        SIGNALS_DEFINITIONS=str(definitions),
+        # Two workers of one app join quickly (the local broker waits out rebalance timeouts).
+        SIGNALS_BROKER_SESSION_TIMEOUT_S="6",
+        SIGNALS_BROKER_REBALANCE_TIMEOUT_S="6",
+    )
 
 
 async def two_workers(workers: list[Worker], expected_applied: int, events: int) -> float:

@@ -58,8 +58,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def worker_env(broker: LocalBroker, topic: str, state: Path, **extra: str) -> dict[str, str]:
-    app_id = f"bench-ret-{uuid.uuid4().hex[:6]}"
+def worker_env(
+    broker: LocalBroker, topic: str, state: Path, app_id: str | None = None, **extra: str
+) -> dict[str, str]:
+    """One benchmark worker's environment: its own app (unless ``app_id`` names a shared one),
+    web port and state directory on ``topic``; ``extra`` settings win."""
+    app_id = app_id or f"bench-ret-{uuid.uuid4().hex[:6]}"
     return {
         "SIGNALS_BROKER": broker.url,
         "SIGNALS_APP_ID": app_id,
