@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from signals_stream.produce import produce_records
 from tests.datafiles import DATA_DIR
 from tests.integration.workers import Worker, running_worker, stream_app
 
@@ -19,21 +19,6 @@ pytestmark = pytest.mark.integration
 
 MICRO = DATA_DIR / "kafka-live-viewer-profiles" / "micro.1.tsv"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def _lines(path: Path) -> list[bytes]:
-    return [line for line in path.read_bytes().split(b"\n") if line]
-
-
-async def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send(topic, value=value, key=str(uuid.uuid4()).encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 def _scrape(worker: Worker) -> tuple[str, Samples]:
@@ -57,7 +42,7 @@ def test_metrics_count_the_good_and_bad_events_sent_and_their_latency(
 ) -> None:
     app = stream_app(kafka_broker, "metrics")
     entity_topic = f"{app.app_id}-entity-events"
-    micro = _lines(MICRO)
+    micro = [line for line in MICRO.read_bytes().split(b"\n") if line]
     truncated = [b"\t".join(line.split(b"\t")[:100]) for line in micro[:2]]
     not_utf8 = micro[0].replace(b"page_view", b"page_\xffview", 1)
     bad_inputs = [*truncated, not_utf8, b"", b"{not json"]
@@ -65,7 +50,13 @@ def test_metrics_count_the_good_and_bad_events_sent_and_their_latency(
     good = len(micro)
 
     with running_worker(app.env(tmp_path / "state"), tmp_path / "worker.log") as worker:
-        asyncio.run(_produce(kafka_broker.bootstrap, app.input_topic, [*micro, *bad_inputs]))
+        asyncio.run(
+            produce_records(
+                [kafka_broker.bootstrap],
+                app.input_topic,
+                ((str(uuid.uuid4()).encode(), value) for value in [*micro, *bad_inputs]),
+            )
+        )
         deadline = time.monotonic() + 60
         samples: Samples = {}
         while time.monotonic() < deadline:
