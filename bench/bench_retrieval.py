@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_pipeline import cpu_seconds, pct  # noqa: E402
 from signals_stream.broker import LocalBroker  # noqa: E402
 from signals_stream.events import parse_record  # noqa: E402
 from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
@@ -46,16 +46,6 @@ from tests.redis_server import RedisServer  # noqa: E402
 DEFINITIONS = Path(__file__).with_name("definitions.yaml")
 PARTITIONS = 4
 HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def worker_env(

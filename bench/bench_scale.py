@@ -30,6 +30,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_pipeline import peak_rss_mb  # noqa: E402
 from signals_stream.broker import LocalBroker  # noqa: E402
 from signals_stream.engine import fold_events  # noqa: E402
 from signals_stream.events import Event, parse_record  # noqa: E402
@@ -127,13 +128,6 @@ def start_until_healthy(env: dict[str, str], log: Path) -> tuple[Worker, float]:
     worker = Worker(env, log)
     worker.wait_healthy(timeout_s=3600)
     return worker, time.perf_counter() - started
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:

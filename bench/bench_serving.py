@@ -24,7 +24,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_retrieval import HEADERS, PARTITIONS, pct, worker_env  # noqa: E402
+from bench.bench_pipeline import pct  # noqa: E402
+from bench.bench_retrieval import HEADERS, PARTITIONS, worker_env  # noqa: E402
 from signals_stream.broker import LocalBroker  # noqa: E402
 from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.produce import produce_records  # noqa: E402
