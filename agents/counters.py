@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from signals_stream.latency import BatchHistogram
-from signals_stream.stats import IngestStats
+from signals_stream.ops.latency import BatchHistogram
+from signals_stream.ops.stats import IngestStats
 
 __all__ = ["event_to_processed", "ingest_stats", "processed_to_visible"]
 

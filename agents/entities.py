@@ -10,7 +10,7 @@ from faust.types import EventT, StreamT
 from agents.counters import ingest_stats, processed_to_visible
 from agents.state_writer import PendingRows, add_event, write_rows
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, entity_events_topic, settings
-from signals_stream.routing import decode_entity_events
+from signals_stream.routing.rekey import decode_entity_events
 from tables.entity_sweep import Sweeper
 
 __all__ = ["entities", "sweeper"]

@@ -15,9 +15,9 @@ from aiokafka.structs import RecordMetadata
 
 from agents.counters import ingest_stats
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, settings
-from signals_stream.deadletter import dead_letter_record
 from signals_stream.errors import BadEvent
-from signals_stream.routing import EntityEvent, encode_entity_event_records
+from signals_stream.events.dead_letters import dead_letter_record
+from signals_stream.routing.rekey import EntityEvent, encode_entity_event_records
 
 __all__ = ["dead_letter", "entity_partition", "send_entity_events"]
 

@@ -14,10 +14,10 @@ from agents.counters import event_to_processed, ingest_stats, processed_to_visib
 from agents.forward import dead_letter, entity_partition, send_entity_events
 from agents.state_writer import PendingRows, add_event, write_rows
 from signals_stream.app import app, bad_events_topic, input_topic, settings
+from signals_stream.engine.installed import current_plan
 from signals_stream.errors import BadEvent
-from signals_stream.events import parse_record
-from signals_stream.live import current_plan
-from signals_stream.routing import EntityEvent, route_event
+from signals_stream.events.parse import parse_record
+from signals_stream.routing.rekey import EntityEvent, route_event
 
 __all__ = ["ingest"]
 

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from signals_stream.app import RECEIPTS_TOPIC, app, receipts_topic, settings
-from signals_stream.interventions.push import PUSH_HEADER, DeliveryReceipts
-from signals_stream.kafka_auth import client_auth
-from signals_stream.topics import tail_consumer
+from signals_stream.delivery.push import PUSH_HEADER, DeliveryReceipts
+from signals_stream.kafka.auth import client_auth
+from signals_stream.kafka.topics import tail_consumer
 
 __all__ = ["acknowledge", "is_push", "push", "receipts", "tail_receipts"]
 

@@ -13,9 +13,9 @@ from aiokafka.errors import KafkaError
 
 from agents.intervention_push import acknowledge, is_push
 from signals_stream.app import app, settings
-from signals_stream.interventions.hub import Hub
-from signals_stream.kafka_auth import client_auth
-from signals_stream.topics import tail_consumer
+from signals_stream.delivery.hub import Hub
+from signals_stream.kafka.auth import client_auth
+from signals_stream.kafka.topics import tail_consumer
 
 __all__ = ["hub", "tail_interventions"]
 

@@ -33,11 +33,11 @@ from agents.counters import event_to_processed, ingest_stats
 from agents.forward import dead_letter, entity_partition, send_entity_events
 from agents.lean_offsets import start_where_faust_left
 from signals_stream.app import app, settings
+from signals_stream.engine.installed import current_plan
 from signals_stream.errors import BadEvent
-from signals_stream.events import parse_record
-from signals_stream.kafka_auth import client_auth
-from signals_stream.live import current_plan
-from signals_stream.routing import EntityEvent, route_event
+from signals_stream.events.parse import parse_record
+from signals_stream.kafka.auth import client_auth
+from signals_stream.routing.rekey import EntityEvent, route_event
 
 __all__ = ["INGEST_GROUP_SUFFIX", "LeanIngest", "input_lag"]
 

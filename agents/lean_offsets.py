@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from signals_stream.app import settings
-from signals_stream.kafka_auth import client_auth
+from signals_stream.kafka.auth import client_auth
 
 __all__ = ["start_where_faust_left"]
 

@@ -19,10 +19,10 @@ from faust.types import EventT
 from agents.counters import ingest_stats
 from signals_stream.app import app, settings
 from signals_stream.engine import apply_record, fire_interventions, watched_values
-from signals_stream.live import current_catalog
-from signals_stream.routing import EntityEvent, entity_row_key, split_row_key
-from signals_stream.state import decode_row, encode_row
-from tables.entity_state import RowWriter
+from signals_stream.engine.installed import current_catalog
+from signals_stream.engine.row import decode_row, encode_row
+from signals_stream.routing.rekey import EntityEvent, entity_row_key, split_row_key
+from tables.entity_rows import RowWriter
 
 __all__ = ["PendingRows", "add_event", "write_rows"]
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from signals_stream.aggregations import AGGREGATIONS, get_reducer
-from signals_stream.windows import LifetimeWindow, RollingWindow
+from signals_stream.engine.windows import LifetimeWindow, RollingWindow
 
 __all__ = ["main"]
 

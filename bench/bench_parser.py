@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from signals_stream.events import Event, Projection, parse_record
+from signals_stream.events.parse import Event, Projection, parse_record
 
 __all__ = ["main"]
 

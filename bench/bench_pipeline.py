@@ -34,14 +34,14 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from signals_stream.broker import LocalBroker  # noqa: E402
-from signals_stream.events import parse_record  # noqa: E402
-from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
-from signals_stream.live import current_plan  # noqa: E402
-from signals_stream.loader import load_definitions  # noqa: E402
-from signals_stream.produce import produce_records  # noqa: E402
-from signals_stream.routing import entity_projections  # noqa: E402
-from signals_stream.topics import TopicSpec, ensure_topics  # noqa: E402
+from signals_stream.devtools.broker import LocalBroker  # noqa: E402
+from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
+from signals_stream.devtools.produce import produce_records  # noqa: E402
+from signals_stream.engine.installed import current_plan  # noqa: E402
+from signals_stream.events.parse import parse_record  # noqa: E402
+from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
+from signals_stream.registry.loader import load_definitions  # noqa: E402
+from signals_stream.routing.rekey import entity_projections  # noqa: E402
 from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
 
 DEFINITIONS = Path(__file__).with_name("definitions.yaml")

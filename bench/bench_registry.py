@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import pct  # noqa: E402
-from signals_stream.broker import LocalBroker  # noqa: E402
-from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
-from signals_stream.produce import produce_records  # noqa: E402
+from signals_stream.devtools.broker import LocalBroker  # noqa: E402
+from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
+from signals_stream.devtools.produce import produce_records  # noqa: E402
 from tests.integration.workers import API_TOKEN, Worker, stream_app  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

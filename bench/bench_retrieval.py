@@ -32,14 +32,14 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import cpu_seconds, pct  # noqa: E402
-from signals_stream.broker import LocalBroker  # noqa: E402
-from signals_stream.events import parse_record  # noqa: E402
-from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
-from signals_stream.loader import load_definitions  # noqa: E402
-from signals_stream.produce import produce_records  # noqa: E402
+from signals_stream.devtools.broker import LocalBroker  # noqa: E402
+from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
+from signals_stream.devtools.produce import produce_records  # noqa: E402
+from signals_stream.events.parse import parse_record  # noqa: E402
+from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.profiles import RedisLayout  # noqa: E402
-from signals_stream.routing import entity_projections  # noqa: E402
-from signals_stream.topics import TopicSpec, ensure_topics  # noqa: E402
+from signals_stream.registry.loader import load_definitions  # noqa: E402
+from signals_stream.routing.rekey import entity_projections  # noqa: E402
 from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 

@@ -31,14 +31,14 @@ from aiokafka.partitioner import DefaultPartitioner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import peak_rss_mb  # noqa: E402
-from signals_stream.broker import LocalBroker  # noqa: E402
+from signals_stream.devtools.broker import LocalBroker  # noqa: E402
+from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.engine import fold_events  # noqa: E402
-from signals_stream.events import Event, parse_record  # noqa: E402
-from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
-from signals_stream.loader import load_definitions  # noqa: E402
-from signals_stream.routing import entity_row_key, route_event  # noqa: E402
-from signals_stream.state import EntityRow, encode_row  # noqa: E402
-from signals_stream.topics import TopicSpec, ensure_topics  # noqa: E402
+from signals_stream.engine.row import EntityRow, encode_row  # noqa: E402
+from signals_stream.events.parse import Event, parse_record  # noqa: E402
+from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
+from signals_stream.registry.loader import load_definitions  # noqa: E402
+from signals_stream.routing.rekey import entity_row_key, route_event  # noqa: E402
 from tests.integration.workers import Worker, stream_app  # noqa: E402
 
 DEFINITIONS = Path(__file__).with_name("definitions.yaml")

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import pct  # noqa: E402
 from bench.bench_retrieval import HEADERS, PARTITIONS, worker_env  # noqa: E402
-from signals_stream.broker import LocalBroker  # noqa: E402
-from signals_stream.generator import GeneratorConfig, generate_events  # noqa: E402
-from signals_stream.produce import produce_records  # noqa: E402
-from signals_stream.topics import TopicSpec, ensure_topics  # noqa: E402
+from signals_stream.devtools.broker import LocalBroker  # noqa: E402
+from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
+from signals_stream.devtools.produce import produce_records  # noqa: E402
+from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from tests.integration.workers import Worker, free_port  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 

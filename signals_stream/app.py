@@ -9,14 +9,14 @@ from __future__ import annotations
 import importlib
 import logging
 
+from signals_stream.engine.installed import install_catalog
 from signals_stream.errors import ConfigurationError, DefinitionError
-from signals_stream.kafka_auth import faust_credentials
-from signals_stream.live import install_catalog
-from signals_stream.loader import load_definitions
+from signals_stream.kafka.auth import faust_credentials
+from signals_stream.kafka.transport import SignalsApp
 from signals_stream.registry import Registry
-from signals_stream.registry.state import fixed_entries
+from signals_stream.registry.entries import fixed_entries
+from signals_stream.registry.loader import load_definitions
 from signals_stream.settings import Settings, load_settings
-from signals_stream.transport import SignalsApp
 
 __all__ = [
     "ENTITY_EVENTS_TOPIC",
@@ -88,7 +88,7 @@ def _initial_registry(settings: Settings) -> Registry:
 
 try:
     settings = load_settings()
-    # Folded from the registry log by tables/registry.py; the engine runs its catalog.
+    # Folded from the registry log by tables/registry_log.py; the engine runs its catalog.
     registry = _initial_registry(settings)
     install_catalog(registry.catalog())
     app = make_app(settings)
@@ -141,7 +141,7 @@ import signals_stream.api.metrics  # noqa: E402, F401
 import signals_stream.api.registry  # noqa: E402, F401
 import signals_stream.api.tables  # noqa: E402, F401
 import tables.profiles  # noqa: E402, F401
-import tables.registry  # noqa: E402, F401
+import tables.registry_log  # noqa: E402, F401
 
 # Last, after every other view: its catch-all JSON 404 for /api/v1/... would shadow them.
 importlib.import_module("signals_stream.api.openapi")

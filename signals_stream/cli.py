@@ -200,7 +200,7 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    from signals_stream.dev import DevOptions, run_dev
+    from signals_stream.devtools.dev_stack import DevOptions, run_dev
 
     return asyncio.run(
         run_dev(settings, DevOptions(rate=args.rate, users=args.users, feed=not args.no_events))
@@ -208,7 +208,7 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
-    from signals_stream.broker import LocalBroker
+    from signals_stream.devtools.broker import LocalBroker
 
     port = args.port or int(settings.bootstrap_servers[0].rsplit(":", 1)[1])
     with LocalBroker(port=port) as broker:
@@ -247,8 +247,8 @@ async def _tail(settings: Settings, targets: set[tuple[str, str]], from_beginnin
     """One JSON intervention per line on stdout (an example consumer of the output topic)."""
     import orjson
 
-    from signals_stream.kafka_auth import client_auth
-    from signals_stream.topics import tail_consumer
+    from signals_stream.kafka.auth import client_auth
+    from signals_stream.kafka.topics import tail_consumer
 
     consumer = tail_consumer(
         settings.bootstrap_servers,
@@ -274,7 +274,7 @@ async def _tail(settings: Settings, targets: set[tuple[str, str]], from_beginnin
 
 
 def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
-    from signals_stream.generator import GeneratorConfig, generate_events
+    from signals_stream.devtools.generator import GeneratorConfig, generate_events
 
     # Sent to a live worker, events are stamped with the wall clock as they are produced;
     # to a file, they follow a simulated schedule starting now.
@@ -303,7 +303,7 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
-    from signals_stream.replay import iter_records, newest_event_time_ms, shift_record
+    from signals_stream.devtools.replay import iter_records, newest_event_time_ms, shift_record
 
     topic = args.topic or settings.input_topic
     total: int | None = None
@@ -335,9 +335,9 @@ async def _produce(
     total: int | None,
     progress: bool = True,
 ):  # type: ignore[no-untyped-def]
-    from signals_stream.kafka_auth import client_auth
-    from signals_stream.produce import produce_records
-    from signals_stream.topics import TopicSpec, ensure_topics
+    from signals_stream.devtools.produce import produce_records
+    from signals_stream.kafka.auth import client_auth
+    from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
     auth = client_auth(settings)
     spec = TopicSpec(

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from faust.types import EventT
 
 from signals_stream.engine import row_expired
-from signals_stream.live import current_catalog
-from signals_stream.routing import split_row_key
-from signals_stream.state import StateError, decode_row
+from signals_stream.engine.installed import current_catalog
+from signals_stream.engine.row import StateError, decode_row
+from signals_stream.routing.rekey import split_row_key
 from tables.current_event import as_current_event
-from tables.entity_state import entity_state, mirror
+from tables.entity_rows import entity_state, mirror
 
 __all__ = ["Sweeper"]
 

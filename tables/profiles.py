@@ -12,7 +12,7 @@ from faust.types import TP
 
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app
 from signals_stream.profiles import RowSource
-from tables.entity_state import entity_state, mirror
+from tables.entity_rows import entity_state, mirror
 
 __all__ = ["TableSource"]
 

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from signals_stream.broker import LocalBroker
-from signals_stream.topics import TopicSpec, ensure_topics
+from signals_stream.devtools.broker import LocalBroker
+from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ The seeds (``shared/data/dbt-snowplow-*``, see its README, "Turning the B-seeds 
 the atomic columns plus one column per self-describing schema with the JSON ``data`` only. A
 line is rebuilt as Enrich would have written it:
 
-* The 131 fields in :data:`~signals_stream.fields.FIELD_NAMES` order; a missing column is ``""``
+* The 131 fields in :data:`~.fields.FIELD_NAMES` order; a missing column is ``""``
   (``refr_device_tstamp`` is accepted for ``refr_dvce_tstamp``; ``load_tstamp`` is dropped).
 * Atomic values are copied verbatim except booleans (``true``/``TRUE`` -> ``1``, ``false`` ->
   ``0``) and timestamps (``2022-12-22 13:25:47.718000+00:00`` -> ``2022-12-22 13:25:47.718``:
@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
 
-from signals_stream.fields import FIELD_ALIASES, FIELD_NAMES, FIELD_TYPES, FieldType
+from signals_stream.events.fields import FIELD_ALIASES, FIELD_NAMES, FIELD_TYPES, FieldType
 from tests.datafiles import DATA_DIR
 
 __all__ = [

@@ -25,8 +25,8 @@ from signals_stream.aggregations.frequency import (
     LeastFrequent,
     MostFrequent,
 )
+from signals_stream.aggregations.lookup import AGGREGATIONS, REDUCERS, default_for, get_reducer
 from signals_stream.aggregations.numeric import Count, Max, Mean, Min, Sum
-from signals_stream.aggregations.registry import AGGREGATIONS, REDUCERS, default_for, get_reducer
 from signals_stream.aggregations.temporal import First, Last, TimeSinceFirst, TimeSinceLast
 
 __all__ = [

@@ -11,7 +11,7 @@ tracked ones is not inserted at all. Because eviction follows that total order, 
 is always exactly the 100 most recent values, so ``merge`` (union, keep the newest sighting,
 keep the 100 newest) equals replaying the events in any order, cap included.
 
-``approx_count_distinct`` state: an :mod:`signals_stream.hll` sketch (sparse list or dense
+``approx_count_distinct`` state: an :mod:`.hll` sketch (sparse list or dense
 string); the result is the rounded estimate.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from signals_stream import hll
+from signals_stream.aggregations import hll
 from signals_stream.aggregations.base import KEY_TAG, Reducer, decode_value, encode_value
 
 __all__ = ["UNIQUE_LIST_CAP", "ApproxCountDistinct", "UniqueList"]

@@ -19,16 +19,16 @@ import aiohttp
 from faust.web import Request, Response, View
 from yarl import URL
 
-from signals_stream.api.auth import requires_token
-from signals_stream.api.responses import api_errors, json_body, ok
 from signals_stream.app import app, registry
+from signals_stream.engine.installed import current_catalog
+from signals_stream.engine.row import EntityRow, decode_row
 from signals_stream.errors import DefinitionError, SignalsStreamError
-from signals_stream.live import current_catalog
 from signals_stream.registry import OnlineAttributesRequest
-from signals_stream.retrieval import EntityRef, answer, needed_rows, resolve_columns
-from signals_stream.routing import entity_row_key
-from signals_stream.state import EntityRow, decode_row
-from tables.entity_state import entity_state
+from signals_stream.routing.rekey import entity_row_key
+from signals_stream.serving.auth import requires_token
+from signals_stream.serving.responses import api_errors, json_body, ok
+from signals_stream.serving.retrieval import EntityRef, answer, needed_rows, resolve_columns
+from tables.entity_rows import entity_state
 
 __all__ = ["OnlineAttributesView", "RowsView", "fetch_rows"]
 

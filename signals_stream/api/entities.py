@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from faust.web import Request, Response, View
 
-from signals_stream.api.auth import requires_token
 from signals_stream.api.owner import route_to_owner
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app
-from signals_stream.routing import entity_row_key
-from signals_stream.state import decode_row
-from tables.entity_state import entity_state
+from signals_stream.engine.row import decode_row
+from signals_stream.routing.rekey import entity_row_key
+from signals_stream.serving.auth import requires_token
+from tables.entity_rows import entity_state
 
 __all__ = ["EntityView", "HealthView", "StatsView"]
 
@@ -53,7 +53,7 @@ class StatsView(View):
     async def get(self, request: Request) -> Response:
         from agents.counters import ingest_stats
         from agents.entities import sweeper
-        from tables.entity_state import mirror
+        from tables.entity_rows import mirror
 
         profiles = {} if mirror is None else {"profiles_mirror": mirror.stats.to_json()}
         return self.json({**ingest_stats.to_json(), "rows_swept": sweeper.deleted, **profiles})

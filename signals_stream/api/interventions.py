@@ -28,11 +28,11 @@ from faust.web import Request, Response, View
 
 from agents.intervention_push import push
 from agents.interventions_tail import hub
-from signals_stream.api.auth import requires_token
 from signals_stream.app import app
+from signals_stream.delivery.hub import TooManySubscribers
+from signals_stream.delivery.push import TooManyTargets, push_instances, push_targets
 from signals_stream.errors import DefinitionError
-from signals_stream.interventions.hub import TooManySubscribers
-from signals_stream.interventions.push import TooManyTargets, push_instances, push_targets
+from signals_stream.serving.auth import requires_token
 
 __all__ = ["InterventionsStream", "KEEPALIVE_S"]
 

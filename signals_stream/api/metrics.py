@@ -4,7 +4,7 @@ Unauthenticated, like ``/healthz``: infrastructure endpoints hold counts, latenc
 names, never an entity id or an attribute value, and scrapers rarely carry bearer tokens.
 Consumer lag is read from Faust's consumer (and the lean ingest consumer, which reads the input
 topic in ``SIGNALS_INGEST_MODE=lean``) at scrape time; everything else comes from the agents'
-counters (``signals_stream.metrics``).
+counters (``signals_stream.ops.metrics``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from agents.entities import sweeper
 from agents.interventions_tail import hub
 from agents.lean_ingest import input_lag
 from signals_stream.app import ENTITY_EVENTS_TOPIC, app, settings
-from signals_stream.metrics import StreamCollector, TopicNames, new_registry
-from tables.entity_state import mirror
+from signals_stream.ops.metrics import StreamCollector, TopicNames, new_registry
+from tables.entity_rows import mirror
 
 __all__ = ["MetricsView", "consumer_lag", "registry"]
 

@@ -16,8 +16,6 @@ from typing import Any
 from faust.web import Request, Response, View
 from pydantic.json_schema import models_json_schema
 
-from signals_stream.api.auth import requires_token
-from signals_stream.api.responses import error, ok
 from signals_stream.app import app
 from signals_stream.definitions import AttributeGroup, AttributeKey
 from signals_stream.interventions import InterventionInstance, RuleIntervention
@@ -29,6 +27,8 @@ from signals_stream.registry import (
     PublishSelection,
     Service,
 )
+from signals_stream.serving.auth import requires_token
+from signals_stream.serving.responses import error, ok
 
 __all__ = ["build_spec"]
 

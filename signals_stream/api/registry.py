@@ -8,7 +8,7 @@
 
 ``kind`` is ``attribute_keys``, ``attribute_groups``, ``services``, ``interventions`` or
 ``event_logs``. Every call needs the bearer token. Writes go to the registry log and are
-answered once this worker has read them back (see ``tables/registry.py``).
+answered once this worker has read them back (see ``tables/registry_log.py``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from signals_stream.api.auth import requires_token
-from signals_stream.api.responses import api_errors, error, json_body, ok
 from signals_stream.app import app, registry
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.registry import (
@@ -33,7 +31,9 @@ from signals_stream.registry import (
     update,
 )
 from signals_stream.registry.render import render
-from tables.registry import follower, write_changes
+from signals_stream.serving.auth import requires_token
+from signals_stream.serving.responses import api_errors, error, json_body, ok
+from tables.registry_log import follower, write_changes
 
 __all__ = ["CollectionView", "ItemView", "PublishView", "UnpublishView", "VersionView"]
 

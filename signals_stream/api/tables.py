@@ -12,15 +12,15 @@ import time
 
 from faust.web import Request, Response, View
 
-from signals_stream.api.auth import requires_token
 from signals_stream.api.owner import route_to_owner
 from signals_stream.app import app
 from signals_stream.engine import read_group
+from signals_stream.engine.installed import current_catalog
+from signals_stream.engine.row import decode_row
 from signals_stream.errors import NotFoundError
-from signals_stream.live import current_catalog
-from signals_stream.routing import entity_row_key
-from signals_stream.state import decode_row
-from tables.entity_state import entity_state
+from signals_stream.routing.rekey import entity_row_key
+from signals_stream.serving.auth import requires_token
+from tables.entity_rows import entity_state
 
 __all__ = ["GroupVersionView", "LatestGroupView"]
 

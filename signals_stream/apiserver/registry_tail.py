@@ -16,12 +16,12 @@ from aiokafka.errors import KafkaError
 
 from signals_stream.engine import Catalog
 from signals_stream.errors import DefinitionError
-from signals_stream.kafka_auth import client_auth
-from signals_stream.loader import load_definitions
+from signals_stream.kafka.auth import client_auth
+from signals_stream.kafka.topics import tail_consumer, topic_partitions
 from signals_stream.registry import Registry
-from signals_stream.registry.state import fixed_entries
+from signals_stream.registry.entries import fixed_entries
+from signals_stream.registry.loader import load_definitions
 from signals_stream.settings import Settings
-from signals_stream.topics import tail_consumer, topic_partitions
 
 __all__ = ["RegistryTail", "initial_registry", "registry_topic"]
 

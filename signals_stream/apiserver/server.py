@@ -7,7 +7,7 @@
     GET  /healthz                              200 once the registry log is read (no token)
     GET  /stats                                where reads were answered from
 
-Rows come from Redis and are evaluated by ``signals_stream.retrieval`` and ``engine.read_group``
+Rows come from Redis and are evaluated by ``serving.retrieval`` and ``engine.read_group``
 (the workers' code) at this process's clock. When Redis cannot answer for an id's partition
 (down, or being copied again), the read is forwarded to the worker; without one, 503.
 """
@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from signals_stream.api.auth import check_token
 from signals_stream.apiserver.proxy import SOURCE_HEADER, WorkerProxy, WorkerUnavailable
 from signals_stream.apiserver.registry_tail import RegistryTail
 from signals_stream.engine import read_group
@@ -31,7 +30,8 @@ from signals_stream.errors import DefinitionError, NotFoundError, SignalsStreamE
 from signals_stream.profiles import ProfilesUnavailable, RedisRows
 from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
 from signals_stream.registry.render import render
-from signals_stream.retrieval import answer, needed_rows, resolve_columns
+from signals_stream.serving.auth import check_token
+from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
 
 __all__ = ["ApiServer", "ApiStats"]
 

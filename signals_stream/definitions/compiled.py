@@ -29,7 +29,7 @@ from signals_stream.definitions.keys import AttributeKey
 from signals_stream.definitions.properties import AtomicProperty
 from signals_stream.definitions.selectors import EVENT_SPECIFICATION_SCHEMA, EventSelector
 from signals_stream.errors import DefinitionError
-from signals_stream.events import shred_key
+from signals_stream.events.parse import shred_key
 
 __all__ = [
     "CompiledAttribute",

@@ -21,7 +21,7 @@ from signals_stream.definitions.properties import (
     EntityProperty,
     EventProperty,
 )
-from signals_stream.events import shred_key
+from signals_stream.events.parse import shred_key
 
 __all__ = [
     "EventView",
@@ -35,7 +35,7 @@ __all__ = [
 
 
 class EventView(Protocol):
-    """What the compiled definitions read from a parsed event (``signals_stream.events.Event``)."""
+    """What the compiled definitions read from a parsed event (``events.event.Event``)."""
 
     @property
     def event_vendor(self) -> str | None: ...

@@ -33,7 +33,7 @@ from signals_stream.definitions.durations import duration_ms
 from signals_stream.definitions.keys import AttributeKey
 from signals_stream.definitions.paths import compile_path, format_path
 from signals_stream.definitions.properties import AtomicProperty, CalculatedProperty
-from signals_stream.fields import FIELD_ALIASES
+from signals_stream.events.fields import FIELD_ALIASES
 
 __all__ = ["HASH_VERSION", "canonical_definition", "definition_hash"]
 

@@ -24,7 +24,7 @@ from signals_stream.definitions.properties import (
     EventProperty,
     LeafProperty,
 )
-from signals_stream.fields import FIELD_INDEX
+from signals_stream.events.fields import FIELD_INDEX
 
 __all__ = [
     "BUILTIN_KEYS",

@@ -11,7 +11,7 @@ from pydantic import Discriminator, Field, StringConstraints, Tag, field_validat
 
 from signals_stream.definitions._base import DefinitionModel
 from signals_stream.definitions.paths import compile_path
-from signals_stream.fields import FIELD_INDEX
+from signals_stream.events.fields import FIELD_INDEX
 
 __all__ = [
     "DATE_PART_EXTRACTS",

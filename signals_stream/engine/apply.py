@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 from signals_stream.engine.catalog import Catalog
 from signals_stream.engine.fold import fold_events, prune_row
-from signals_stream.events import Event
-from signals_stream.state import EntityRow
+from signals_stream.engine.row import EntityRow
+from signals_stream.events.parse import Event
 
 __all__ = ["Applied", "apply_record"]
 

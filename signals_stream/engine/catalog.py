@@ -25,11 +25,11 @@ from signals_stream.definitions import (
     compile_group,
 )
 from signals_stream.definitions.durations import duration_ms
+from signals_stream.engine.windows import Window, effective_ttl, window_for
 from signals_stream.errors import DefinitionError, NotFoundError
-from signals_stream.events import Event, Projection
+from signals_stream.events.parse import Event, Projection
 from signals_stream.interventions import RuleIndex, RuleIntervention, build_index
-from signals_stream.routing import KeyRoute, RoutingPlan
-from signals_stream.windows import Window, effective_ttl, window_for
+from signals_stream.routing.rekey import KeyRoute, RoutingPlan
 
 __all__ = ["Catalog", "KeyProgram", "PublishedGroup", "ReadableAttribute", "Slot", "slot_id"]
 

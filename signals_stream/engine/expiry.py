@@ -9,8 +9,8 @@ uses any more follow the same default.
 from __future__ import annotations
 
 from signals_stream.engine.catalog import KeyProgram
-from signals_stream.state import EntityRow
-from signals_stream.windows import expired
+from signals_stream.engine.row import EntityRow
+from signals_stream.engine.windows import expired
 
 __all__ = ["DEFAULT_IDLE_MS", "row_expired", "row_expires_at_ms"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from signals_stream.engine.catalog import KeyProgram
-from signals_stream.events import Event
-from signals_stream.state import EntityRow
-from signals_stream.windows import expired
+from signals_stream.engine.row import EntityRow
+from signals_stream.engine.windows import expired
+from signals_stream.events.parse import Event
 
 __all__ = ["FUTURE_TOLERANCE_MS", "fold_events", "prune_row"]
 

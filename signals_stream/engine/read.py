@@ -6,8 +6,8 @@ from typing import Any
 
 from signals_stream.aggregations import default_for
 from signals_stream.engine.catalog import PublishedGroup, ReadableAttribute
-from signals_stream.state import EntityRow
-from signals_stream.windows import expired
+from signals_stream.engine.row import EntityRow
+from signals_stream.engine.windows import expired
 
 __all__ = ["read_attribute", "read_group"]
 

@@ -9,9 +9,9 @@ from typing import Any
 from signals_stream.engine.catalog import Catalog
 from signals_stream.engine.fold import fold_events
 from signals_stream.engine.read import read_attribute, read_group
-from signals_stream.events import Event
+from signals_stream.engine.row import EntityRow
+from signals_stream.events.parse import Event
 from signals_stream.interventions import ResolvedRule, build_instances, evaluate
-from signals_stream.state import EntityRow
 
 __all__ = ["fire_interventions", "first_triggers", "watched_values"]
 

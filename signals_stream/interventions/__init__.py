@@ -6,7 +6,6 @@ and indexes them by attribute; ``evaluator`` decides what fires on an update and
 Delivery (Kafka, SSE) lives in ``agents/`` and ``api/``.
 """
 
-from signals_stream.interventions.criteria import Verdict, compile_criteria, explain_criteria
 from signals_stream.interventions.definitions import (
     INTERVENTION_OPERATORS,
     InterventionCriterion,
@@ -33,6 +32,7 @@ from signals_stream.interventions.matcher import (
     resolve_attribute,
     resolve_rule,
 )
+from signals_stream.interventions.rule_criteria import Verdict, compile_criteria, explain_criteria
 from signals_stream.patterns import PatternError, compile_like, compile_rlike
 
 __all__ = [

@@ -36,8 +36,8 @@ from typing import Any
 import orjson
 
 from signals_stream.definitions.evaluate import as_text
-from signals_stream.interventions.criteria import Values
 from signals_stream.interventions.matcher import ResolvedRule
+from signals_stream.interventions.rule_criteria import Values
 
 __all__ = [
     "INTERVENTION_NAMESPACE",

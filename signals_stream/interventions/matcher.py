@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from signals_stream.errors import DefinitionError
-from signals_stream.interventions.criteria import Predicate, compile_criteria
 from signals_stream.interventions.definitions import RuleIntervention, iter_criteria
+from signals_stream.interventions.rule_criteria import Predicate, compile_criteria
 
 __all__ = [
     "AttributeRef",

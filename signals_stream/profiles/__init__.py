@@ -2,7 +2,7 @@
 
 Workers mirror each entity row they write (``mirror``) to Redis, behind the stream; the
 stateless ``signals-stream api`` reads rows back (``reader``) and evaluates them with the same
-code as the workers (``signals_stream.retrieval``). ``keys`` is the layout both sides share.
+code as the workers (``signals_stream.serving.retrieval``). ``keys`` is the layout both sides share.
 """
 
 from signals_stream.profiles.connection import connect

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
-from signals_stream.routing import split_row_key
+from signals_stream.routing.rekey import split_row_key
 
 __all__ = ["RedisLayout", "entity_partition"]
 

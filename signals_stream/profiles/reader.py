@@ -1,7 +1,7 @@
 """Read entity rows back from the profiles store (``mirror`` writes them).
 
 Rows are the exact bytes the owning worker holds, so evaluating them with
-``signals_stream.retrieval`` gives the worker's values. A read is refused
+``signals_stream.serving.retrieval`` gives the worker's values. A read is refused
 (:class:`ProfilesUnavailable`) rather than answered from a copy known to be incomplete: Redis
 unreachable, or a partition of the ids without its ``synced`` mark (never copied, or Redis lost
 its data and the owner is copying it again). The caller then asks the workers.
@@ -15,10 +15,10 @@ from typing import Literal
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from signals_stream.engine.row import EntityRow, decode_row
 from signals_stream.errors import SignalsStreamError, StateError
 from signals_stream.profiles.keys import RedisLayout, entity_partition
-from signals_stream.retrieval import EntityRef
-from signals_stream.state import EntityRow, decode_row
+from signals_stream.serving.retrieval import EntityRef
 
 __all__ = ["ProfilesUnavailable", "RedisRows"]
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from signals_stream.engine.expiry import row_expires_at_ms
+from signals_stream.engine.installed import current_catalog
+from signals_stream.engine.row import decode_row
 from signals_stream.errors import StateError
-from signals_stream.live import current_catalog
 from signals_stream.profiles.connection import connect
 from signals_stream.profiles.keys import RedisLayout
 from signals_stream.profiles.mirror import MIB, RowMirror
-from signals_stream.routing import split_row_key
+from signals_stream.routing.rekey import split_row_key
 from signals_stream.settings import Settings
-from signals_stream.state import decode_row
 
 __all__ = ["row_expiry", "worker_mirror"]
 

@@ -13,6 +13,7 @@ from signals_stream.registry.commands import (
     set_published,
     update,
 )
+from signals_stream.registry.entries import KINDS, VERSIONED, Entry, Kind, Registry, entry_key
 from signals_stream.registry.models import (
     MAX_IDS,
     EventLog,
@@ -20,7 +21,6 @@ from signals_stream.registry.models import (
     PublishSelection,
     Service,
 )
-from signals_stream.registry.state import KINDS, VERSIONED, Entry, Kind, Registry, entry_key
 
 __all__ = [
     "KINDS",

@@ -25,8 +25,7 @@ from typing import Any
 from signals_stream.definitions import AttributeGroup, AttributeKey
 from signals_stream.errors import DefinitionError, SignalsStreamError
 from signals_stream.interventions import RuleIntervention
-from signals_stream.registry.models import PublishSelection, Service
-from signals_stream.registry.state import (
+from signals_stream.registry.entries import (
     LABELS,
     MODELS,
     VERSIONED,
@@ -34,6 +33,7 @@ from signals_stream.registry.state import (
     Kind,
     Registry,
 )
+from signals_stream.registry.models import PublishSelection, Service
 
 __all__ = [
     "AlreadyExists",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from signals_stream.definitions import AttributeGroup, AttributeKey
-from signals_stream.registry.state import Entry, Registry
+from signals_stream.registry.entries import Entry, Registry
 
 __all__ = ["render"]
 

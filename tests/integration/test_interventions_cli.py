@@ -11,8 +11,8 @@ import uuid
 import orjson
 import pytest
 
-from signals_stream.produce import produce_records
-from signals_stream.topics import TopicSpec, ensure_topics
+from signals_stream.devtools.produce import produce_records
+from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 

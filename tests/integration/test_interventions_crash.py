@@ -16,7 +16,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from signals_stream.generator import GeneratorConfig, generate_events
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
 from tests.integration.expected import lifetime_definitions
 from tests.integration.test_crash_recovery import _produce_in_background
 from tests.integration.workers import Worker, stream_app

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from signals_stream.produce import produce_records
+from signals_stream.devtools.produce import produce_records
 from tests.datafiles import DATA_DIR
 from tests.integration.workers import Worker, running_worker, stream_app
 

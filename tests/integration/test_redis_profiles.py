@@ -20,8 +20,8 @@ import pytest
 import redis
 import yaml
 
-from signals_stream.generator import GeneratorConfig, generate_events
-from signals_stream.produce import produce_records
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
+from signals_stream.devtools.produce import produce_records
 from signals_stream.profiles import RedisLayout
 from tests.integration.expected import expected_values, lifetime_definitions, mismatches
 from tests.integration.workers import Worker, running_worker, stream_app

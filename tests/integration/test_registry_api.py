@@ -13,8 +13,8 @@ import orjson
 import pytest
 import yaml
 
-from signals_stream.generator import GeneratorConfig, generate_events
-from signals_stream.produce import produce_records
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
+from signals_stream.devtools.produce import produce_records
 from tests.integration.expected import _same, expected_values, lifetime_definitions
 from tests.integration.workers import Worker, stream_app
 

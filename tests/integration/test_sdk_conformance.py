@@ -52,7 +52,7 @@ from snowplow_signals.interventions_subscription import InterventionsSubscriptio
 from snowplow_signals.models import AttributeGroupResponse, RuleInterventionInput
 from snowplow_signals.registry_client import RegistryObject
 
-from signals_stream.produce import produce_records
+from signals_stream.devtools.produce import produce_records
 from tests.datafiles import DATA_DIR, read_lines
 from tests.integration.workers import API_TOKEN, StreamApp, Worker, stream_app
 

@@ -14,8 +14,8 @@ import orjson
 import pytest
 from snowplow_signals import AttributeKeyIdentifiers, SignalsSandbox
 
-from signals_stream.generator import GeneratorConfig, generate_events
-from signals_stream.produce import produce_records
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
+from signals_stream.devtools.produce import produce_records
 from tests.integration.workers import running_worker, stream_app
 from tests.unit.engine.test_engine_interventions import EXAMPLE, _run
 

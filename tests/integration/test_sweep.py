@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from signals_stream.produce import produce_records
+from signals_stream.devtools.produce import produce_records
 from tests.datafiles import DATA_DIR
 from tests.integration.workers import running_worker, stream_app
 

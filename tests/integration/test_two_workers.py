@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from signals_stream.generator import GeneratorConfig, generate_events
-from signals_stream.produce import produce_records
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
+from signals_stream.devtools.produce import produce_records
 from tests.integration.expected import expected_values, lifetime_definitions, mismatches
 from tests.integration.workers import Worker, stream_app
 

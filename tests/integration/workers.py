@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from signals_stream.topics import TopicSpec, ensure_topics
+from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
 __all__ = [
     "API_TOKEN",

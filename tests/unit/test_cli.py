@@ -58,6 +58,6 @@ def test_generate_writes_valid_enriched_tsv() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split("\n")[:-1]
     assert len(lines) == 50
-    from signals_stream.events import parse_record
+    from signals_stream.events.parse import parse_record
 
     assert all(parse_record(line.encode()).event_id for line in lines)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from signals_stream.events import parse_tsv, shred_key
-from signals_stream.fields import FIELD_COUNT, FIELD_INDEX
+from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
+from signals_stream.events.parse import parse_tsv, shred_key
 from tests.datafiles import DATA_DIR
 from tests.dbt_seeds import (
     CONTEXTS_SCHEMA,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from signals_stream.deadletter import BAD_EVENT_SCHEMA, dead_letter_record, original_bytes
 from signals_stream.errors import BadEvent
+from signals_stream.events.dead_letters import BAD_EVENT_SCHEMA, dead_letter_record, original_bytes
 
 
 @pytest.mark.parametrize("raw", [b"a\tb\tc\t\t", b"\xff\xfe not utf-8 \x00", b""])

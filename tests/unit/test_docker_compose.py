@@ -84,7 +84,7 @@ def test_every_signals_variable_in_the_dockerfile_is_a_setting() -> None:
     assert f"EXPOSE {settings.web_port}" in text
     assert re.search(r"^USER (?!root)\w+", text, re.MULTILINE), "the image must not run as root"
     assert 'ENTRYPOINT ["signals-stream", "worker"]' in text
-    assert "signals_stream.healthcheck" in text
+    assert "signals_stream.ops.healthcheck" in text
 
 
 def test_workers_have_their_own_state_port_and_advertised_host() -> None:
@@ -109,7 +109,7 @@ def _faust_changelog_topics(env: dict[str, str]) -> dict[str, int]:
     process: importing the app reads its settings from the environment)."""
     code = (
         "from signals_stream.app import app\n"
-        "import tables.entity_state\n"
+        "import tables.entity_rows\n"
         "for table in app.tables.values():\n"
         "    print(table.changelog_topic.get_topic_name(), table.partitions)\n"
     )

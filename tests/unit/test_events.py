@@ -10,8 +10,15 @@ import orjson
 import pytest
 
 from signals_stream.errors import BadEvent
-from signals_stream.events import Event, Projection, parse_json, parse_record, parse_tsv, shred_key
-from signals_stream.fields import ATOMIC_FIELD_NAMES, FIELD_INDEX, FIELD_NAMES
+from signals_stream.events.fields import ATOMIC_FIELD_NAMES, FIELD_INDEX, FIELD_NAMES
+from signals_stream.events.parse import (
+    Event,
+    Projection,
+    parse_json,
+    parse_record,
+    parse_tsv,
+    shred_key,
+)
 from tests.datafiles import read_lines
 
 MICRO = "kafka-live-viewer-profiles/micro.1.tsv"

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from signals_stream.errors import BadEvent
-from signals_stream.events import Event, Projection, parse_json, parse_record
-from signals_stream.fields import ATOMIC_FIELD_NAMES, FIELD_NAMES
+from signals_stream.events.fields import ATOMIC_FIELD_NAMES, FIELD_NAMES
+from signals_stream.events.parse import Event, Projection, parse_json, parse_record
 from tests.datafiles import read_lines
 
 WEB_PAGE = "contexts_com_snowplowanalytics_snowplow_web_page_1"

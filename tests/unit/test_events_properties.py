@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from signals_stream.errors import BadEvent
-from signals_stream.events import Event, Projection, parse_json, parse_record
-from signals_stream.fields import ATOMIC_FIELD_NAMES, FIELD_COUNT, JSON_FIELDS
+from signals_stream.events.fields import ATOMIC_FIELD_NAMES, FIELD_COUNT, JSON_FIELDS
+from signals_stream.events.parse import Event, Projection, parse_json, parse_record
 from tests.datafiles import read_lines
 
 LINES = [

@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from signals_stream.events import Event, parse_record
-from signals_stream.fields import FIELD_COUNT, FIELD_INDEX
-from signals_stream.generator import (
+from signals_stream.devtools.generator import (
     GeneratedEvent,
     GeneratorConfig,
     generate_events,
     generate_lines,
 )
+from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
+from signals_stream.events.parse import Event, parse_record
 
 START_MS = 1_700_000_000_000
 CONFIG = GeneratorConfig(users=120, seed=7, start_ms=START_MS)

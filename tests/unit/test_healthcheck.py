@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from signals_stream import healthcheck
+from signals_stream.ops import healthcheck
 
 
 class _Health(BaseHTTPRequestHandler):

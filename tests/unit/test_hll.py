@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals_stream import hll
+from signals_stream.aggregations import hll
 
 
 def sketch(keys: list[str] | range | map, state: hll.HllState | None = None) -> hll.HllState:

@@ -16,9 +16,9 @@ import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from signals_stream.errors import ConfigurationError
-from signals_stream.kafka_auth import client_auth, faust_credentials, ssl_context
+from signals_stream.kafka.auth import client_auth, faust_credentials, ssl_context
+from signals_stream.kafka.topics import tail_consumer
 from signals_stream.settings import Settings, load_settings
-from signals_stream.topics import tail_consumer
 
 ROOT = Path(__file__).resolve().parents[2]
 SASL = {

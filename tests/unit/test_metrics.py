@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from signals_stream.latency import BatchHistogram
-from signals_stream.metrics import StreamCollector, TopicNames, new_registry
+from signals_stream.ops.latency import BatchHistogram
+from signals_stream.ops.metrics import StreamCollector, TopicNames, new_registry
+from signals_stream.ops.stats import IngestStats
 from signals_stream.profiles.mirror import MirrorStats
-from signals_stream.stats import IngestStats
 
 NOW_MS = 1_700_000_000_000
 

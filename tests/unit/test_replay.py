@@ -10,10 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from signals_stream.events import parse_record
-from signals_stream.fields import FIELD_COUNT, FIELD_INDEX
-from signals_stream.generator import GeneratorConfig, generate_lines
-from signals_stream.replay import (
+from signals_stream.devtools.generator import GeneratorConfig, generate_lines
+from signals_stream.devtools.replay import (
     TIMESTAMP_FIELDS,
     event_time_ms,
     is_json_record,
@@ -22,6 +20,8 @@ from signals_stream.replay import (
     shift_record,
     shift_timestamp,
 )
+from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
+from signals_stream.events.parse import parse_record
 
 DATA = Path("/work/shared/data")
 MICRO = DATA / "kafka-live-viewer-profiles/micro.1.tsv"
@@ -80,7 +80,8 @@ def test_files_are_read_in_order_and_gzip_is_decompressed(tmp_path: Path) -> Non
 
 def test_dash_reads_standard_input_as_bytes() -> None:
     script = (
-        "import sys; from pathlib import Path; from signals_stream.replay import iter_records\n"
+        "import sys; from pathlib import Path\n"
+        "from signals_stream.devtools.replay import iter_records\n"
         "for r in iter_records([Path('-')]): sys.stdout.buffer.write(repr(r).encode() + b'\\n')"
     )
     stdin = b"caf\xc3\xa9\t\t\r\n\n\xff\tnot utf-8\n"

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals_stream.events import parse_record
-from signals_stream.live import current_plan
-from signals_stream.routing import (
+from signals_stream.engine.installed import current_plan
+from signals_stream.events.parse import parse_record
+from signals_stream.routing.rekey import (
     decode_entity_events,
     encode_entity_event_records,
     encode_entity_events,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signals_stream.aggregations import AGGREGATIONS, Reducer, get_reducer
-from signals_stream.windows import (
+from signals_stream.engine.windows import (
     BUCKETS_PER_PERIOD,
     NICE_WIDTHS_MS,
     LifetimeWindow,

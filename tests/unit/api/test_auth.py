@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signals_stream.api.auth import bearer_token, check_token
+from signals_stream.serving.auth import bearer_token, check_token
 
 TOKEN = b"s3cret-token"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from signals_stream.events import Event, parse_json, parse_tsv
+from signals_stream.events.parse import Event, parse_json, parse_tsv
 
 __all__ = ["DATA", "capture_bodies", "capture_result", "make_event", "tsv_events"]
 

@@ -12,7 +12,7 @@ from signals_stream.definitions import (
     compile_group,
     needed_fields,
 )
-from signals_stream.events import Event, Projection
+from signals_stream.events.parse import Event, Projection
 
 from .helpers import capture_bodies, make_event, tsv_events
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from signals_stream.engine import fold_events, read_group
-from signals_stream.state import EntityRow
+from signals_stream.engine.row import EntityRow
 from tests.unit.definitions.helpers import make_event
 from tests.unit.engine.groups import OWNER, build_catalog
 

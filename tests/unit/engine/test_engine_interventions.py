@@ -7,12 +7,12 @@ from pathlib import Path
 
 from snowplow_signals.models.model import InterventionInstance
 
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
 from signals_stream.engine import apply_record, fire_interventions, watched_values
-from signals_stream.events import parse_record
-from signals_stream.generator import GeneratorConfig, generate_events
-from signals_stream.loader import load_definitions
-from signals_stream.routing import entity_row_key, route_event
-from signals_stream.state import EntityRow, decode_row, encode_row
+from signals_stream.engine.row import EntityRow, decode_row, encode_row
+from signals_stream.events.parse import parse_record
+from signals_stream.registry.loader import load_definitions
+from signals_stream.routing.rekey import entity_row_key, route_event
 
 EXAMPLE = Path(__file__).parents[3] / "signals_stream" / "examples" / "ecommerce.yaml"
 NOW = 1_900_000_000_000

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from signals_stream.engine import fold_events, prune_row, read_group
+from signals_stream.engine.row import decode_row
 from signals_stream.errors import NotFoundError
-from signals_stream.events import Event
-from signals_stream.state import decode_row
+from signals_stream.events.parse import Event
 from tests.unit.engine.groups import (
     DRAFT,
     ECOM_USER,
@@ -59,7 +59,7 @@ SESSIONS = _by(lambda f: f.domain_sessionid)
 
 
 def _documented_default(aggregation: str, type_: str) -> Any:
-    # signals_stream.aggregations.registry's table (Signals leaves it undocumented).
+    # signals_stream.aggregations.lookup's table (Signals leaves it undocumented).
     if aggregation in ("counter", "sum", "approx_count_distinct"):
         return 0.0 if type_ in ("double", "float") else 0
     return {"unique_list": [], "category_count": {}}.get(aggregation)

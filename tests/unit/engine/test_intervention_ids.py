@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from functools import partial
 
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
 from signals_stream.engine import apply_record, fire_interventions, watched_values
-from signals_stream.events import parse_record
-from signals_stream.generator import GeneratorConfig, generate_events
+from signals_stream.engine.row import decode_row, encode_row
+from signals_stream.events.parse import parse_record
 from signals_stream.interventions import intervention_id
-from signals_stream.loader import load_definitions
-from signals_stream.routing import entity_row_key, route_event
-from signals_stream.state import decode_row, encode_row
+from signals_stream.registry.loader import load_definitions
+from signals_stream.routing.rekey import entity_row_key, route_event
 from tests.unit.engine.test_engine_interventions import EXAMPLE, NOW
 
 CART_ADD = b'"type":"add_to_cart"'

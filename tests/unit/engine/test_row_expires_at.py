@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from signals_stream.definitions import AttributeGroup
 from signals_stream.engine import Catalog, row_expired
 from signals_stream.engine.expiry import row_expires_at_ms
-from signals_stream.state import EntityRow
+from signals_stream.engine.row import EntityRow
 
 T0 = 1_800_000_000_000
 

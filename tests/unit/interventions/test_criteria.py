@@ -12,7 +12,7 @@ from signals_stream.interventions import (
     compile_criteria,
     explain_criteria,
 )
-from signals_stream.interventions.criteria import same_value
+from signals_stream.interventions.rule_criteria import same_value
 
 VALUES: dict[str, Any] = {
     "g:count": 21,

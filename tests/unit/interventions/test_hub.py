@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signals_stream.interventions.hub import Hub, TooManySubscribers
+from signals_stream.delivery.hub import Hub, TooManySubscribers
 
 
 def _instance(key: str, entity_id: str, n: int = 0) -> dict:

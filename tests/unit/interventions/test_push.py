@@ -8,14 +8,14 @@ import orjson
 import pytest
 from snowplow_signals.models.model import InterventionInstance as SdkInstance
 
-from signals_stream.errors import DefinitionError
-from signals_stream.interventions.push import (
+from signals_stream.delivery.push import (
     MAX_PUSH_TARGETS,
     DeliveryReceipts,
     TooManyTargets,
     push_instances,
     push_targets,
 )
+from signals_stream.errors import DefinitionError
 
 ID = "0b0f3c5e-2f7a-4c11-9a55-0d5d8f0e4a11"
 

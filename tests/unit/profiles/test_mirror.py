@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from signals_stream.engine.row import EntityRow, encode_row
 from signals_stream.profiles import RedisLayout, RowMirror, connect
-from signals_stream.state import EntityRow, encode_row
 from tests.redis_server import SHARED_REDIS_URL, RedisServer, delete_prefix, unique_prefix
 from tests.unit.profiles.rows import MemoryTable, example_catalog, example_rows, expiry_for
 

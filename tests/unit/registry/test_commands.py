@@ -21,8 +21,8 @@ from signals_stream.registry import (
     set_published,
     update,
 )
+from signals_stream.registry.entries import Entry, fixed_entries
 from signals_stream.registry.render import render
-from signals_stream.registry.state import Entry, fixed_entries
 from tests.unit.definitions.helpers import capture_bodies
 from tests.unit.interventions.helpers import CART_ABANDON
 

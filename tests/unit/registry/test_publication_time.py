@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from signals_stream.definitions import AttributeGroup
 from signals_stream.engine import Catalog, fold_events, prune_row, read_group
-from signals_stream.state import EntityRow
+from signals_stream.engine.row import EntityRow
 from tests.unit.definitions.helpers import make_event
 
 GROUP = AttributeGroup.parse(

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from signals_stream.engine import fold_events
+from signals_stream.engine.row import EntityRow
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.registry import OnlineAttributesRequest, Registry, create
-from signals_stream.retrieval import answer, needed_rows, resolve_columns
-from signals_stream.state import EntityRow
+from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
 from tests.unit.definitions.helpers import make_event
 
 

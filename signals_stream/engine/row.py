@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from signals_stream.errors import StateError
-from signals_stream.events import Event
+from signals_stream.events.parse import Event
 
 __all__ = ["ROW_VERSION", "EntityRow", "decode_row", "encode_row"]
 

@@ -20,9 +20,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from signals_stream.latency import BatchHistogram
+from signals_stream.ops.latency import BatchHistogram
+from signals_stream.ops.stats import IngestStats
 from signals_stream.profiles.mirror import MirrorStats
-from signals_stream.stats import IngestStats
 
 __all__ = ["StreamCollector", "TopicNames", "new_registry"]
 

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 import orjson
 
-from signals_stream.fields import FIELD_COUNT, FIELD_INDEX
+from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
 
 __all__ = [
     "TIMESTAMP_FIELDS",

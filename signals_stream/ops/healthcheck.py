@@ -1,6 +1,6 @@
 """Container health check: exit 0 when this worker's ``/healthz`` answers 200, else 1.
 
-The Docker image runs ``python -m signals_stream.healthcheck`` as its HEALTHCHECK: the
+The Docker image runs ``python -m signals_stream.ops.healthcheck`` as its HEALTHCHECK: the
 standard library only, so the slim image needs no curl. The URL comes from the same settings
 as the worker's (``SIGNALS_WEB_PORT``; a wildcard ``SIGNALS_WEB_HOST`` is asked on loopback).
 """

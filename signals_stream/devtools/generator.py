@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import NamedTuple
 
-from signals_stream.fields import FIELD_COUNT, FIELD_INDEX
-from signals_stream.generator_data import (
+from signals_stream.devtools.generator_data import (
     CLICK_TARGETS,
     DEVICE_WEIGHTS,
     DEVICES,
@@ -44,7 +43,7 @@ from signals_stream.generator_data import (
     SOURCES,
     Source,
 )
-from signals_stream.generator_journey import (
+from signals_stream.devtools.generator_journey import (
     DOC_HEIGHTS,
     MEAN_DWELL_MS,
     PAGE_PING,
@@ -56,6 +55,7 @@ from signals_stream.generator_journey import (
     Visitor,
     to_json,
 )
+from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
 
 __all__ = ["GeneratedEvent", "GeneratorConfig", "generate_events", "generate_lines"]
 

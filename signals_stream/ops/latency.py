@@ -1,4 +1,4 @@
-"""Latency histograms fed once per batch (exported on /metrics by ``signals_stream.metrics``).
+"""Latency histograms fed once per batch (exported on /metrics by ``signals_stream.ops.metrics``).
 
 A Prometheus ``Histogram.observe`` per event takes a lock and scans the buckets: on the hot path
 that is a cost per event. These take a whole batch at once: event ages are sorted (in C) and

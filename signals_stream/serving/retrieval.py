@@ -10,9 +10,9 @@ from typing import Any
 
 from signals_stream.engine import Catalog, read_attribute
 from signals_stream.engine.catalog import PublishedGroup, ReadableAttribute
+from signals_stream.engine.row import EntityRow
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.registry import OnlineAttributesRequest, Registry
-from signals_stream.state import EntityRow
 
 __all__ = ["Column", "EntityRef", "answer", "needed_rows", "resolve_columns"]
 

@@ -40,8 +40,8 @@ class DevOptions:
 
 
 async def run_dev(settings: Settings, options: DevOptions) -> int:
-    from signals_stream.broker import LocalBroker, broker_answers
-    from signals_stream.topics import TopicSpec, ensure_topics
+    from signals_stream.devtools.broker import LocalBroker, broker_answers
+    from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
     broker: LocalBroker | None = None
     temp_dir: str | None = None
@@ -146,8 +146,8 @@ async def _wait_healthy(web_url: str, worker: subprocess.Popen[bytes], stop: asy
 def _start_feeder(
     settings: Settings, bootstrap: list[str], options: DevOptions
 ) -> tuple[asyncio.Task[object], str]:
-    from signals_stream.generator import GeneratorConfig, generate_events
-    from signals_stream.produce import produce_records
+    from signals_stream.devtools.generator import GeneratorConfig, generate_events
+    from signals_stream.devtools.produce import produce_records
 
     events = generate_events(GeneratorConfig(users=options.users, seed=int(time.time()), live=True))
     first = next(events)

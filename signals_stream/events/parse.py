@@ -6,7 +6,7 @@ produce (lossy "shredded" keys, or ``contexts`` / ``unstruct_event`` as self-des
 
 **Good or bad is decided at parse time; typed values are built lazily.** Parsing splits the
 line, validates every typed atomic field (one regular expression per type over the non-empty
-values, see :func:`~signals_stream.enriched_types.validate_row`), decodes and validates the
+values, see :func:`~signals_stream.events.atomic_types.validate_row`), decodes and validates the
 three JSON fields and groups their entities by shred key. Reading a value
 (:meth:`Event.atomic`) converts its text then and caches it.
 
@@ -20,7 +20,7 @@ three JSON fields and groups their entities by shred key. Reading a value
 * ``InvalidTimestamp(<field>)``: any bad timestamp (negative years, year 0, Feb 30, offsets).
   Like the Scala Analytics SDK, one bad typed field rejects the event rather than being nulled:
   Enrich writes these fields from typed values, so a bad one means a corrupt record.
-* ``InvalidJson(<field>)`` / ``InvalidSchema(<field>)``: see :mod:`signals_stream.enriched_sdj`.
+* ``InvalidJson(<field>)`` / ``InvalidSchema(<field>)``: see :mod:`.self_describing`.
 * ``InvalidJson(record)``: a JSON-form record that is not a JSON object.
 
 Not checked (unlike the Scala SDK): ``v_collector`` / ``v_etl`` being present, string lengths.
@@ -45,8 +45,17 @@ from typing import Any
 
 import orjson
 
-from signals_stream.enriched_event import ATOMIC_INDEX, Event, Projection
-from signals_stream.enriched_sdj import (
+from signals_stream.errors import BadEvent
+from signals_stream.events.atomic_types import json_to_text, validate_row
+from signals_stream.events.event import ATOMIC_INDEX, Event, Projection
+from signals_stream.events.fields import (
+    FIELD_COUNT,
+    FIELD_INDEX,
+    FIELD_TYPES,
+    JSON_FIELDS,
+    FieldType,
+)
+from signals_stream.events.self_describing import (
     MAX_DEPTH,
     SchemaKey,
     add_contexts,
@@ -59,9 +68,6 @@ from signals_stream.enriched_sdj import (
     read_unstruct,
     shred_key,
 )
-from signals_stream.enriched_types import json_to_text, validate_row
-from signals_stream.errors import BadEvent
-from signals_stream.fields import FIELD_COUNT, FIELD_INDEX, FIELD_TYPES, JSON_FIELDS, FieldType
 
 __all__ = [
     "Event",

@@ -1,4 +1,4 @@
-"""The fictional shop that :mod:`signals_stream.generator` simulates: catalogue, devices, places.
+"""The fictional shop that :mod:`.generator` simulates: catalogue, devices, places.
 
 Static, hand-written data (no randomness here): 50 products in 5 categories, a handful of real
 browser user agents, ten cities with MaxMind-style geo fields, and the traffic sources a landing

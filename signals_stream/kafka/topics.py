@@ -88,7 +88,7 @@ async def ensure_topics(
     Args:
         bootstrap: ``host:port`` servers.
         specs: the wanted topics.
-        auth: security keyword arguments (:func:`signals_stream.kafka_auth.client_auth`).
+        auth: security keyword arguments (:func:`signals_stream.kafka.auth.client_auth`).
 
     Returns:
         The actual partition count of every topic in ``specs``.

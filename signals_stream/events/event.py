@@ -2,7 +2,7 @@
 
 An :class:`Event` keeps the 131 TSV texts of its atomic fields (``""`` = null; the three JSON
 fields blanked once parsed) and converts a value on first read. Entities are grouped by shred
-key. Events are built by :mod:`signals_stream.events`; treat the dicts and lists they return
+key. Events are built by :mod:`signals_stream.events.parse`; treat the dicts and lists they return
 as read-only (they are the event's own, not copies).
 
 **Projection wire format** (orjson, compact; :meth:`Event.project`)::
@@ -27,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from signals_stream.enriched_types import convert, to_json_value
 from signals_stream.errors import BadEvent
-from signals_stream.fields import (
+from signals_stream.events.atomic_types import convert, to_json_value
+from signals_stream.events.fields import (
     ATOMIC_FIELD_NAMES,
     FIELD_COUNT,
     FIELD_INDEX,

@@ -28,7 +28,7 @@ from operator import itemgetter
 from typing import Any
 
 from signals_stream.errors import BadEvent
-from signals_stream.fields import FIELD_INDEX, FIELD_NAMES, FIELD_TYPES, FieldType
+from signals_stream.events.fields import FIELD_INDEX, FIELD_NAMES, FIELD_TYPES, FieldType
 
 __all__ = [
     "convert",

@@ -233,12 +233,12 @@ async def produce_records(
 
     Args:
         bootstrap: ``host:port`` servers.
-        topic: destination; it must exist (see :func:`signals_stream.topics.ensure_topics`).
+        topic: destination; it must exist (see :func:`signals_stream.kafka.topics.ensure_topics`).
         records: ``(key, value)`` pairs; a None key spreads records over partitions.
         rate: records per second (token bucket); None sends as fast as possible.
         progress: show a progress bar on stderr.
         total: number of records, for the progress bar (None: unknown).
-        auth: security keyword arguments (:func:`signals_stream.kafka_auth.client_auth`).
+        auth: security keyword arguments (:func:`signals_stream.kafka.auth.client_auth`).
 
     Returns:
         The counts of acknowledged and failed records and the elapsed time.

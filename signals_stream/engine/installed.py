@@ -9,8 +9,8 @@ built-in web keys so entity rows (event counts, first/last seen) exist from the 
 from __future__ import annotations
 
 from signals_stream.engine import Catalog
-from signals_stream.events import Projection
-from signals_stream.routing import RoutingPlan, builtin_key
+from signals_stream.events.parse import Projection
+from signals_stream.routing.rekey import RoutingPlan, builtin_key
 
 __all__ = ["DEFAULT_KEYS", "current_catalog", "current_plan", "install_catalog"]
 

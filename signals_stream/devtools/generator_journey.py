@@ -1,4 +1,4 @@
-"""How a synthetic visitor moves through the shop, for :mod:`signals_stream.generator`.
+"""How a synthetic visitor moves through the shop, for :mod:`signals_stream.devtools.generator`.
 
 A session is a walk over page kinds (home, category, product, search, cart, checkout steps,
 confirmation, login, content). :class:`Journey` decides, per page view, which events the page
@@ -17,7 +17,7 @@ import re
 
 import orjson
 
-from signals_stream.generator_data import (
+from signals_stream.devtools.generator_data import (
     CATEGORIES,
     CHECKOUT_PATHS,
     CONTENT_PAGES,

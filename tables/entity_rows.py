@@ -1,4 +1,4 @@
-"""The entity-state table: one row per entity (see ``signals_stream.state``), in RocksDB.
+"""The entity-state table: one row per entity (see ``signals_stream.engine.row``), in RocksDB.
 
 Written only by the ``entities`` agent, which consumes the entity-events topic, so the table is
 co-partitioned with that topic and a row lives in the partition its entity id hashes to.

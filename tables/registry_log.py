@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from faust.types import EventT
 
 from signals_stream.app import app, registry
+from signals_stream.engine.installed import install_catalog
 from signals_stream.errors import DefinitionError, SignalsStreamError
-from signals_stream.live import install_catalog
 from signals_stream.registry import Change
 
 __all__ = ["RegistryUnavailable", "registry_table", "write_changes"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from signals_stream.events import Event, Projection
+from signals_stream.events.parse import Event, Projection
 
 __all__ = [
     "BUILTIN_KEYS",
