@@ -17,6 +17,8 @@ dev: $(BIN)/python
 test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: $(BIN)/python
@@ -24,4 +26,4 @@ bench: $(BIN)/python
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) signals-data .pytest_cache .ruff_cache
+	rm -rf $(VENV) signals-data .pytest_cache .ruff_cache .mypy_cache

@@ -6,84 +6,105 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import cache
+from typing import cast
 
+from faust import Stream
 from faust.types import StreamT
 
-from agents.counters import event_to_processed, ingest_stats, processed_to_visible
-from agents.forward import dead_letter, entity_partition, send_entity_events
-from agents.state_writer import PendingRows, add_event, write_rows
-from signals_stream.app import app, bad_events_topic, input_topic, settings
-from signals_stream.engine.installed import current_plan
+from agents.forward import Forwarder
+from agents.rows import PendingRows, add_event, write_rows
 from signals_stream.errors import BadEvent
 from signals_stream.events.parse import parse_record
-from signals_stream.routing.rekey import EntityEvent, route_event
+from signals_stream.kafka.partitioning import entity_partition
+from signals_stream.routing import EntityEvent, route_event
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["ingest"]
+__all__ = ["register_faust_ingest", "register_stats_log"]
 
 logger = logging.getLogger(__name__)
 
 
-async def ingest(stream: StreamT[bytes]) -> None:
-    """Parse a batch; bad records go to the dead-letter topic; the good ones leave as one
-    entity-events record per entity partition (in input order), so the entity agent folds
-    each entity once per batch."""
-    async for batch in stream.take_events(
-        settings.agent_batch_size, within=settings.agent_batch_within_ms / 1000
-    ):
-        ingest_stats.input_batches += 1
-        plan = current_plan()
-        keyed_by = _direct_key()
-        direct: PendingRows = {}
-        direct_events = 0
-        by_partition: dict[int, list[EntityEvent]] = {}
-        event_times: list[int] = []  # for the latency histogram, observed once per batch
-        for event in batch:
-            message = event.message
-            value = message.value
-            try:
-                parsed = parse_record(value if value is not None else b"")
-            except BadEvent as error:
-                letter = dead_letter(
-                    value,
-                    error,
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                )
-                await bad_events_topic.send(key=message.key, value=letter)
-                continue
-            ingest_stats.good += 1
-            event_times.append(parsed.event_time_ms)
-            for item in route_event(
-                parsed, plan, partition=message.partition, offset=message.offset
-            ):
-                if item[0] == keyed_by and item[1] == message.key:
-                    add_event(direct, item, event)  # already on its entity's partition
-                    direct_events += 1
+def register_faust_ingest(state: WorkerState) -> None:
+    """The ``ingest`` agent on the input topic."""
+    app, settings, stats = state.app, state.settings, state.stats
+    forward = Forwarder(state)
+    partitions = settings.partitions
+    direct_key: list[str | None] = []  # decided once, at the first batch
+
+    async def ingest(stream: StreamT[bytes]) -> None:
+        """Parse a batch; bad records go to the dead-letter topic; the good ones leave as one
+        entity-events record per entity partition (in input order), so the entity agent folds
+        each entity once per batch."""
+        # ``take_events`` is the concrete stream's (Faust's StreamT lacks it)
+        async for batch in cast(Stream[bytes], stream).take_events(
+            settings.agent_batch_size, within=settings.agent_batch_within_ms / 1000
+        ):
+            stats.input_batches += 1
+            plan = state.live.plan
+            if not direct_key:
+                direct_key.append(_direct_key(state))
+            keyed_by = direct_key[0]
+            direct: PendingRows = {}
+            direct_events = 0
+            by_partition: dict[int, list[EntityEvent]] = {}
+            event_times: list[int] = []  # for the latency histogram, observed once per batch
+            for event in batch:
+                message = event.message
+                value = message.value
+                try:
+                    parsed = parse_record(value if value is not None else b"")
+                except BadEvent as error:
+                    letter = forward.dead_letter(
+                        value,
+                        error,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key,
+                    )
+                    await state.topics.bad_events.send(key=message.key, value=letter)
                     continue
-                by_partition.setdefault(entity_partition(item[1]), []).append(item)
-        # The consumer flushes the producer before it commits, so this stays at-least-once.
-        await send_entity_events(by_partition)
-        processed = time.time()
-        event_to_processed.observe_ages(event_times, int(processed * 1000))
-        if direct:
-            await write_rows(direct)
-            processed_to_visible.observe(time.time() - processed, direct_events)
+                stats.good += 1
+                event_times.append(parsed.event_time_ms)
+                for item in route_event(
+                    parsed, plan, partition=message.partition, offset=message.offset
+                ):
+                    if item.key_name == keyed_by and item.entity_id == message.key:
+                        # already on its entity's partition
+                        add_event(direct, item, message.partition)
+                        direct_events += 1
+                        continue
+                    target = entity_partition(item.entity_id, partitions)
+                    by_partition.setdefault(target, []).append(item)
+            # The consumer flushes the producer before it commits, so this stays at-least-once.
+            await forward.send_entity_events(by_partition)
+            processed = time.time()
+            state.event_to_processed.observe_ages(event_times, int(processed * 1000))
+            if direct:
+                await write_rows(state, direct)
+                state.processed_to_visible.observe(time.time() - processed, direct_events)
+
+    app.agent(state.topics.input, name="ingest")(ingest)
 
 
-if settings.ingest_mode == "faust":
-    app.agent(input_topic, name="ingest")(ingest)
+def register_stats_log(state: WorkerState) -> None:
+    """Log the ingest counters every 30 s (either ingest mode)."""
+    stats = state.stats
+
+    async def log_ingest_stats() -> None:
+        if stats.good or stats.bad:
+            logger.info("ingest: %s", stats.summary())
+
+    state.app.timer(interval=30.0)(log_ingest_stats)
 
 
-@cache  # decided once, at the first batch (the consumer has the topic's metadata by then)
-def _direct_key() -> str | None:
+def _direct_key(state: WorkerState) -> str | None:
     """The key whose events skip the entity-events hop (``SIGNALS_INPUT_KEYED_BY``): only when
     the input topic has the table's partition count, so an id's input partition is its table
     partition (both hashed by Kafka's default partitioner on the same bytes)."""
+    settings = state.settings
     keyed_by = settings.input_keyed_by
-    partitions = app.consumer.topic_partitions(settings.input_topic)
+    partitions = state.app.consumer.topic_partitions(settings.input_topic)
     if keyed_by is not None and partitions != settings.partitions:
         logger.error(
             "SIGNALS_INPUT_KEYED_BY=%s ignored: %s has %s partitions, SIGNALS_PARTITIONS is %d",
@@ -94,9 +115,3 @@ def _direct_key() -> str | None:
         )
         return None
     return keyed_by
-
-
-@app.timer(interval=30.0)
-async def log_ingest_stats() -> None:
-    if ingest_stats.good or ingest_stats.bad:
-        logger.info("ingest: %s", ingest_stats.summary())

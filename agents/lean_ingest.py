@@ -29,43 +29,51 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStat
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 from mode import Service
 
-from agents.counters import event_to_processed, ingest_stats
-from agents.forward import dead_letter, entity_partition, send_entity_events
+from agents.forward import Forwarder
 from agents.lean_offsets import start_where_faust_left
-from signals_stream.app import app, settings
-from signals_stream.engine.installed import current_plan
 from signals_stream.errors import BadEvent
 from signals_stream.events.parse import parse_record
 from signals_stream.kafka.auth import client_auth
-from signals_stream.routing.rekey import EntityEvent, route_event
+from signals_stream.kafka.partitioning import entity_partition
+from signals_stream.routing import EntityEvent, route_event
+from signals_stream.settings import Settings
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["INGEST_GROUP_SUFFIX", "LeanIngest", "input_lag"]
+__all__ = ["INGEST_GROUP_SUFFIX", "LeanIngest", "register_lean_ingest"]
 
 logger = logging.getLogger(__name__)
 
 INGEST_GROUP_SUFFIX = "ingest"
 _POLL_TIMEOUT_MS = 1000  # only how often an idle loop checks for shutdown; data returns at once
 _MAX_IN_FLIGHT = 4  # batches sent but not yet committed (bounds memory and the replay)
-_running: LeanIngest | None = None
 
 
 class LeanIngest(Service):
     """The input topic's consumer: poll, parse, route, send; commit once acknowledged."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._consumer = _new_consumer()
+    def __init__(self, state: WorkerState) -> None:
+        super().__init__()
+        self._state = state
+        self._forward = Forwarder(state)
+        self._consumer: AIOKafkaConsumer | None = None  # built in the running loop
         # Held while a batch is parsed and sent: rebalances and shutdown wait for it.
         self._batch = asyncio.Lock()
         # One task per sent batch: its acknowledgements, then its commit, in batch order.
         self._commits: deque[asyncio.Task[None]] = deque()
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        assert self._consumer is not None, "the lean ingest consumer is not started"
+        return self._consumer
+
     async def on_start(self) -> None:
-        global _running
+        settings = self._state.settings
+        self._consumer = _new_consumer(settings)
         self._consumer.subscribe([settings.input_topic], listener=_Listener(self))
         await self._consumer.start()
-        _running = self
-        logger.info("lean ingest: reading %s as group %s", settings.input_topic, _group_id())
+        self._state.input_lag = self.lag
+        group = _group_id(settings)
+        logger.info("lean ingest: reading %s as group %s", settings.input_topic, group)
         if settings.input_keyed_by:
             # Its own group is not co-partitioned with the table: every key crosses the hop.
             logger.warning(
@@ -75,8 +83,8 @@ class LeanIngest(Service):
             )
 
     async def on_stop(self) -> None:
-        global _running
-        _running = None
+        if self._consumer is None:
+            return
         async with self._batch:  # the batch in hand is sent; then every commit is done
             try:
                 await self._settle(0)
@@ -91,21 +99,22 @@ class LeanIngest(Service):
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """New partitions: those this group never committed start where the Faust agent's
         group left them (switching modes does not re-read the topic)."""
-        consumer = self._consumer
+        consumer = self.consumer
         # Paused before the first await, so nothing is fetched from a position about to move.
         consumer.pause(*assigned)
         try:
-            await start_where_faust_left(consumer, assigned)
+            await start_where_faust_left(consumer, assigned, self._state.settings)
         finally:
             consumer.resume(*assigned)
 
     @Service.task
     async def _consume(self) -> None:
-        consumer = self._consumer
+        consumer = self.consumer
+        max_records = self._state.settings.broker_max_poll_records
         while not self.should_stop:
             try:
                 batches = await consumer.getmany(
-                    timeout_ms=_POLL_TIMEOUT_MS, max_records=settings.broker_max_poll_records
+                    timeout_ms=_POLL_TIMEOUT_MS, max_records=max_records
                 )
             except ConsumerStoppedError:
                 return
@@ -123,13 +132,16 @@ class LeanIngest(Service):
         self, batches: dict[TopicPartition, list[ConsumerRecord]]
     ) -> tuple[list[Awaitable[RecordMetadata]], dict[TopicPartition, int]]:
         """Parse, route and send one poll's records; return the acks and the next offsets."""
-        owned = self._consumer.assignment()
-        plan = current_plan()
+        state = self._state
+        stats = state.stats
+        partitions = state.settings.partitions
+        owned = self.consumer.assignment()
+        plan = state.live.plan
         by_partition: dict[int, list[EntityEvent]] = {}
         event_times: list[int] = []
         acks: list[Awaitable[RecordMetadata]] = []
         offsets: dict[TopicPartition, int] = {}
-        ingest_stats.input_batches += 1
+        stats.input_batches += 1
         for tp, records in batches.items():
             if tp not in owned:
                 continue  # revoked since the fetch: its new owner reads it
@@ -139,21 +151,35 @@ class LeanIngest(Service):
                 try:
                     event = parse_record(value if value is not None else b"")
                 except BadEvent as error:
-                    acks.append(await _send_dead_letter(record, error))
+                    acks.append(await self._send_dead_letter(record, error))
                     continue
-                ingest_stats.good += 1
+                stats.good += 1
                 event_times.append(event.event_time_ms)
                 for item in route_event(event, plan, partition=partition, offset=record.offset):
-                    target = entity_partition(item[1])
+                    target = entity_partition(item.entity_id, partitions)
                     routed = by_partition.get(target)
                     if routed is None:
                         by_partition[target] = [item]
                     else:
                         routed.append(item)
             offsets[tp] = records[-1].offset + 1
-        acks += await send_entity_events(by_partition)
-        event_to_processed.observe_ages(event_times, int(time.time() * 1000))
+        acks += await self._forward.send_entity_events(by_partition)
+        state.event_to_processed.observe_ages(event_times, int(time.time() * 1000))
         return acks, offsets
+
+    async def _send_dead_letter(
+        self, record: ConsumerRecord, error: BadEvent
+    ) -> Awaitable[RecordMetadata]:
+        letter = self._forward.dead_letter(
+            record.value,
+            error,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+        )
+        topic = self._state.settings.bad_events_topic
+        return await self._state.app.producer.send(topic, record.key, letter, None, None, None)
 
     async def _commit(
         self,
@@ -166,7 +192,7 @@ class LeanIngest(Service):
         # A failed send raises here, before the commit, and crashes the worker: at least once.
         await asyncio.gather(*acks)
         try:
-            await self._consumer.commit(offsets)
+            await self.consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced meanwhile; the new owner re-reads, rows skip the replays.
             logger.warning("lean ingest: commit skipped: %s", exc)
@@ -183,6 +209,8 @@ class LeanIngest(Service):
     async def lag(self) -> dict[tuple[str, int], int]:
         """``highwater - position`` of every input partition this worker reads."""
         consumer = self._consumer
+        if consumer is None:
+            return {}
         found: dict[tuple[str, int], int] = {}
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
@@ -206,28 +234,17 @@ class _Listener(ConsumerRebalanceListener):
         await self._ingest.on_assigned(assigned)
 
 
-async def _send_dead_letter(record: ConsumerRecord, error: BadEvent) -> Awaitable[RecordMetadata]:
-    letter = dead_letter(
-        record.value,
-        error,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-    )
-    return await app.producer.send(settings.bad_events_topic, record.key, letter, None, None, None)
-
-
-def _group_id() -> str:
+def _group_id(settings: Settings) -> str:
     return f"{settings.app_id}-{INGEST_GROUP_SUFFIX}"
 
 
-def _new_consumer() -> AIOKafkaConsumer:
+def _new_consumer(settings: Settings) -> AIOKafkaConsumer:
     session_s = settings.broker_session_timeout_s
+    group = _group_id(settings)
     return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
-        group_id=_group_id(),
-        client_id=_group_id(),
+        group_id=group,
+        client_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # Faust's default, as the agent had
         max_partition_fetch_bytes=settings.consumer_max_fetch_size,
@@ -240,11 +257,9 @@ def _new_consumer() -> AIOKafkaConsumer:
     )
 
 
-async def input_lag() -> dict[tuple[str, int], int]:
-    """Lag of the input partitions read by the lean consumer (empty when not running)."""
-    running = _running
-    return {} if running is None else await running.lag()
-
-
-if settings.ingest_mode == "lean":
-    app.service(LeanIngest)
+def register_lean_ingest(state: WorkerState) -> LeanIngest:
+    """The lean consumer, started and stopped with the app."""
+    service = LeanIngest(state)
+    # Faust starts the services it is given with the app, instances as well as classes.
+    state.app.service(service)  # type: ignore[arg-type]
+    return service

@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from signals_stream.app import settings
 from signals_stream.kafka.auth import client_auth
+from signals_stream.settings import Settings
 
 __all__ = ["start_where_faust_left"]
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 async def start_where_faust_left(
-    consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition]
+    consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition], settings: Settings
 ) -> None:
     """Seek each of ``assigned`` without a committed offset in the consumer's group to the
     Faust group's committed offset."""

@@ -42,7 +42,7 @@ from signals_stream.devtools.produce import produce_records  # noqa: E402
 from signals_stream.events.parse import parse_record  # noqa: E402
 from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.registry.loader import load_definitions  # noqa: E402
-from signals_stream.routing.rekey import entity_projections  # noqa: E402
+from signals_stream.routing import entity_projections  # noqa: E402
 from signals_stream.settings import Settings  # noqa: E402
 from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
 

@@ -37,7 +37,7 @@ from signals_stream.events.fields import FIELD_INDEX  # noqa: E402
 from signals_stream.events.parse import parse_record  # noqa: E402
 from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.registry.loader import load_definitions  # noqa: E402
-from signals_stream.routing.rekey import entity_projections  # noqa: E402
+from signals_stream.routing import entity_projections  # noqa: E402
 from tests.integration.workers import API_TOKEN, Worker  # noqa: E402
 
 OUT = Path(__file__).with_name("out")

@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from signals_stream.devtools.broker import LocalBroker  # noqa: E402
 from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.devtools.produce import produce_records  # noqa: E402
-from signals_stream.engine.installed import current_plan  # noqa: E402
+from signals_stream.engine.installed import LiveCatalog  # noqa: E402
 from signals_stream.events.parse import parse_record  # noqa: E402
 from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.registry.loader import load_definitions  # noqa: E402
-from signals_stream.routing.rekey import entity_projections  # noqa: E402
+from signals_stream.routing import entity_projections  # noqa: E402
 from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
 
 DEFINITIONS = Path(__file__).with_name("definitions.yaml")
@@ -263,7 +263,8 @@ async def main() -> None:
     )
     records = [(ev.key, ev.line) for ev, _ in zip(generated, range(args.events), strict=False)]
     definitions = None if args.definitions == "none" else Path(args.definitions)
-    plan = load_definitions(definitions).catalog().routing_plan() if definitions else current_plan()
+    catalog = load_definitions(definitions).catalog() if definitions else None
+    plan = LiveCatalog(catalog).plan
     applied_per_record = [len(entity_projections(parse_record(line), plan)) for _, line in records]
     expected_applied = sum(applied_per_record)
     random.seed(1)

@@ -39,7 +39,7 @@ from signals_stream.events.parse import parse_record  # noqa: E402
 from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.profiles import RedisLayout  # noqa: E402
 from signals_stream.registry.loader import load_definitions  # noqa: E402
-from signals_stream.routing.rekey import entity_projections  # noqa: E402
+from signals_stream.routing import entity_projections  # noqa: E402
 from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 

@@ -38,7 +38,7 @@ from signals_stream.engine.row import EntityRow, encode_row  # noqa: E402
 from signals_stream.events.parse import Event, parse_record  # noqa: E402
 from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.registry.loader import load_definitions  # noqa: E402
-from signals_stream.routing.rekey import entity_row_key, route_event  # noqa: E402
+from signals_stream.routing import entity_row_key, route_event  # noqa: E402
 from tests.integration.workers import Worker, stream_app  # noqa: E402
 
 DEFINITIONS = Path(__file__).with_name("definitions.yaml")

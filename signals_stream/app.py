@@ -1,36 +1,26 @@
-"""The single Faust application (glue): settings -> ``faust.App``, the topics it owns.
+"""The Faust application and what it declares: topics and tables, from a ``Settings``.
 
-Run it with ``signals-stream worker`` or ``faust -A signals_stream.app worker``. Agents live in
-``agents/``, tables in ``tables/`` and views in ``api/``; they are imported at the end.
+Nothing here reads the environment or registers an agent or a view: ``make_app`` builds the
+app, ``declare_topics`` and the ``tables`` package declare what it owns. The worker's
+composition root (``signals_stream.worker``) calls them and registers everything else.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
+from dataclasses import dataclass
 
-from signals_stream.engine.installed import install_catalog
-from signals_stream.errors import ConfigurationError, DefinitionError
+from faust.types import TopicT
+
 from signals_stream.kafka.auth import faust_credentials
 from signals_stream.kafka.transport import SignalsApp
-from signals_stream.registry import Registry
-from signals_stream.registry.entries import fixed_entries
-from signals_stream.registry.loader import load_definitions
-from signals_stream.settings import Settings, load_settings
+from signals_stream.settings import Settings
 
 __all__ = [
-    "ENTITY_EVENTS_TOPIC",
     "ENTITY_EVENTS_TOPIC_SUFFIX",
-    "RECEIPTS_TOPIC",
     "RECEIPTS_TOPIC_SUFFIX",
-    "app",
-    "bad_events_topic",
-    "entity_events_topic",
-    "input_topic",
-    "interventions_topic",
+    "Topics",
+    "declare_topics",
     "make_app",
-    "registry",
-    "settings",
 ]
 
 ENTITY_EVENTS_TOPIC_SUFFIX = "entity-events"
@@ -44,8 +34,8 @@ def make_app(settings: Settings) -> SignalsApp:
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         broker=settings.broker,
         broker_credentials=faust_credentials(settings),
-        # Agents, tables and views are imported explicitly at the end of this module: venusian
-        # autodiscovery swallows import errors and would start a worker without its agents.
+        # The worker registers agents, tables and views explicitly: venusian autodiscovery
+        # swallows import errors and would start a worker without its agents.
         autodiscover=False,
         origin="signals_stream",
         store="rocksdb://",
@@ -78,70 +68,51 @@ def make_app(settings: Settings) -> SignalsApp:
     )
 
 
-def _initial_registry(settings: Settings) -> Registry:
-    """The registry before its log is read: built-in keys plus the definitions file."""
-    if settings.definitions is None:
-        return Registry()
-    loaded = load_definitions(settings.definitions)
-    return Registry(fixed_entries(loaded.keys, loaded.groups, loaded.interventions))
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topics a worker reads and writes, and the names of the internal ones."""
+
+    input: TopicT
+    bad_events: TopicT
+    interventions: TopicT
+    # Events re-keyed by entity id (raw bytes), so every event of one entity reaches the
+    # worker that owns that entity's state row.
+    entity_events: TopicT
+    # Delivery receipts of direct pushes (one intervention id per record).
+    receipts: TopicT
+
+    @property
+    def entity_events_name(self) -> str:
+        return self.entity_events.get_topic_name()
+
+    @property
+    def receipts_name(self) -> str:
+        return self.receipts.get_topic_name()
 
 
-try:
-    settings = load_settings()
-    # Folded from the registry log by tables/registry_log.py; the engine runs its catalog.
-    registry = _initial_registry(settings)
-    install_catalog(registry.catalog())
-    app = make_app(settings)
-except (ConfigurationError, DefinitionError) as exc:  # one clear line, not a traceback
-    raise SystemExit(f"signals-stream: {exc}") from None
+def declare_topics(app: SignalsApp, settings: Settings) -> Topics:
+    def raw(name: str) -> TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes)
 
-# Faust's worker spinner sets the root logger to DEBUG when the level is WARN or higher, which
-# makes every per-message debug call in aiokafka build a log record. Pin the libraries' levels.
-for _library in ("aiokafka", "faust", "mode"):
-    logging.getLogger(_library).setLevel(
-        max(logging.INFO, logging.getLevelName(settings.log_level))
+    return Topics(
+        input=raw(settings.input_topic),
+        bad_events=raw(settings.bad_events_topic),
+        interventions=raw(settings.interventions_topic),
+        # Internal: prefixed with the app id like Faust's own topics.
+        entity_events=app.topic(
+            f"{settings.app_id}-{ENTITY_EVENTS_TOPIC_SUFFIX}",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            internal=True,
+        ),
+        # Read only while a push waits (seconds): one partition and an hour's retention.
+        receipts=app.topic(
+            f"{settings.app_id}-{RECEIPTS_TOPIC_SUFFIX}",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=1,
+            retention=3600.0,
+            internal=True,
+        ),
     )
-
-input_topic = app.topic(settings.input_topic, key_type=bytes, value_type=bytes)
-bad_events_topic = app.topic(settings.bad_events_topic, key_type=bytes, value_type=bytes)
-interventions_topic = app.topic(settings.interventions_topic, key_type=bytes, value_type=bytes)
-# Events re-keyed by entity id (raw bytes), so every event of one entity reaches the worker
-# that owns that entity's state row. Internal: prefixed with the app id like Faust's own topics.
-entity_events_topic = app.topic(
-    f"{settings.app_id}-{ENTITY_EVENTS_TOPIC_SUFFIX}",
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.partitions,
-    internal=True,
-)
-ENTITY_EVENTS_TOPIC = entity_events_topic.get_topic_name()
-# Delivery receipts of direct pushes (one intervention id per record): a worker that handed a
-# pushed intervention to a live SSE subscriber tells the pushing worker. Read only while a push
-# waits (seconds), so one partition and an hour's retention are plenty.
-receipts_topic = app.topic(
-    f"{settings.app_id}-{RECEIPTS_TOPIC_SUFFIX}",
-    key_type=bytes,
-    value_type=bytes,
-    partitions=1,
-    retention=3600.0,
-    internal=True,
-)
-RECEIPTS_TOPIC = receipts_topic.get_topic_name()
-
-# Registered last: these modules import the app and topics defined above.
-import agents.entities  # noqa: E402, F401
-import agents.ingest  # noqa: E402, F401
-import agents.intervention_push  # noqa: E402, F401
-import agents.interventions_tail  # noqa: E402, F401
-import agents.lean_ingest  # noqa: E402, F401
-import signals_stream.api.attributes  # noqa: E402, F401
-import signals_stream.api.entities  # noqa: E402, F401
-import signals_stream.api.interventions  # noqa: E402, F401
-import signals_stream.api.metrics  # noqa: E402, F401
-import signals_stream.api.registry  # noqa: E402, F401
-import signals_stream.api.tables  # noqa: E402, F401
-import tables.profiles  # noqa: E402, F401
-import tables.registry_log  # noqa: E402, F401
-
-# Last, after every other view: its catch-all JSON 404 for /api/v1/... would shadow them.
-importlib.import_module("signals_stream.api.openapi")

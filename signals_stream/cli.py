@@ -20,9 +20,13 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from signals_stream.errors import ConfigurationError, SignalsStreamError
 from signals_stream.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from signals_stream.devtools.produce import ProduceSummary
 
 __all__ = ["main"]
 
@@ -139,7 +143,9 @@ def _run_worker(extra: list[str]) -> int:
     import mode.loop
 
     mode.loop.use("uvloop")
-    from signals_stream.app import app
+    from signals_stream.worker import default_worker
+
+    app = default_worker().app
 
     _tune_gc()
     global_opts = ["--loop", "uvloop", "--datadir", str(settings.data_dir)]
@@ -330,11 +336,11 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 async def _produce(
     settings: Settings,
     topic: str,
-    records: Iterator,
+    records: Iterator[tuple[bytes | None, bytes]],
     rate: float | None,
     total: int | None,
     progress: bool = True,
-):  # type: ignore[no-untyped-def]
+) -> ProduceSummary:
     from signals_stream.devtools.produce import produce_records
     from signals_stream.kafka.auth import client_auth
     from signals_stream.kafka.topics import TopicSpec, ensure_topics

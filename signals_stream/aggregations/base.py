@@ -156,7 +156,8 @@ def encode_value(value: Any) -> str:
     """
     t = type(value)
     if t is str:
-        return KEY_TAG + "s" + value if value.startswith(KEY_TAG) else value
+        text: str = value
+        return KEY_TAG + "s" + text if text.startswith(KEY_TAG) else text
     if t is int:
         return KEY_TAG + "i" + str(value)
     if t is bool:

@@ -14,18 +14,20 @@ if it sees both, numbers take precedence (so the outcome still ignores order).
 from __future__ import annotations
 
 from math import isfinite
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
 from signals_stream.aggregations.base import Reducer, timestamp_text
 
 __all__ = ["Count", "Max", "Mean", "Min", "Sum"]
 
-Number = int | float
+Number: TypeAlias = int | float
 # A number, or a timestamp as fixed-width ISO text (string order = time order).
-Extremum = int | float | str | None
+Extremum: TypeAlias = int | float | str | None
+# Forms are tested with `type(x) is str` (cheaper than isinstance on a miss), which mypy narrows
+# in the true branch only: `if TYPE_CHECKING: assert ...` states the other form for the checker.
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[Number]:
     # Exact type checks: bool is an int subclass but is not a number here.
     t = type(value)
     return t is int or (t is float and isfinite(value))
@@ -106,9 +108,11 @@ class _Extreme(Reducer[Extremum]):
 
     def add(self, state: Extremum, value: Any, event_time_ms: int, event_id: str) -> Extremum:
         if _is_number(value):
-            if state is None or type(state) is str or self._number_wins(value, state):
+            if state is None or type(state) is str:
                 return value
-            return state
+            if TYPE_CHECKING:
+                assert not isinstance(state, str)
+            return value if self._number_wins(value, state) else state
         if state is None or type(state) is str:
             text = timestamp_text(value)
             if text is not None and (state is None or self._text_wins(text, state)):
@@ -121,8 +125,12 @@ class _Extreme(Reducer[Extremum]):
         if (type(a) is str) != (type(b) is str):
             return b if type(a) is str else a  # numbers take precedence over timestamps
         if type(a) is str:
-            return b if self._text_wins(b, a) else a  # type: ignore[arg-type]
-        return b if self._number_wins(b, a) else a  # type: ignore[arg-type]
+            if TYPE_CHECKING:
+                assert isinstance(b, str)
+            return b if self._text_wins(b, a) else a
+        if TYPE_CHECKING:
+            assert not isinstance(a, str) and not isinstance(b, str)
+        return b if self._number_wins(b, a) else a
 
     def result(self, state: Extremum, now_ms: int, time_unit: str | None = None) -> Extremum:
         return state

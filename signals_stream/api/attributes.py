@@ -16,43 +16,37 @@ import time
 from collections import defaultdict
 
 import aiohttp
-from faust.web import Request, Response, View
+from faust.web import Request, Response
 from yarl import URL
 
-from signals_stream.app import app, registry
-from signals_stream.engine.installed import current_catalog
+from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.engine.row import EntityRow, decode_row
-from signals_stream.errors import DefinitionError, SignalsStreamError
+from signals_stream.errors import DefinitionError, OwnerUnavailable
+from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.registry import OnlineAttributesRequest
-from signals_stream.routing.rekey import entity_row_key
-from signals_stream.serving.auth import requires_token
+from signals_stream.routing import entity_row_key
 from signals_stream.serving.responses import api_errors, json_body, ok
 from signals_stream.serving.retrieval import EntityRef, answer, needed_rows, resolve_columns
-from tables.entity_rows import entity_state
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["OnlineAttributesView", "RowsView", "fetch_rows"]
-
-
-class OwnerUnavailable(SignalsStreamError):
-    http_status = 503
+__all__ = ["OnlineAttributesView", "RowsView", "fetch_rows", "register_attribute_views"]
 
 
-@app.page("/api/v1/get-online-attributes")
-class OnlineAttributesView(View):
+class OnlineAttributesView(WorkerView):
     @requires_token
     @api_errors
     async def post(self, request: Request) -> Response:
+        state = self.state
         query = OnlineAttributesRequest.parse(await json_body(request))
-        columns = resolve_columns(query, current_catalog(), registry)
+        columns = resolve_columns(query, state.live.catalog, state.registry)
         needed = needed_rows(query, columns)
-        rows, remote = await fetch_rows(needed, request.headers.get("Authorization", ""))
+        rows, remote = await fetch_rows(state, needed, request.headers.get("Authorization", ""))
         body = answer(query, columns, rows, int(time.time() * 1000))
         # How many entities other workers answered: for operators and the serving benchmark.
         return ok(self, body, headers={"X-Signals-Remote-Entities": str(remote)})
 
 
-@app.page("/internal/v1/rows")
-class RowsView(View):
+class RowsView(WorkerView):
     """Raw entity rows this worker holds, for an entry worker answering a retrieval."""
 
     @requires_token
@@ -64,22 +58,30 @@ class RowsView(View):
             isinstance(r, list) and len(r) == 2 and all(isinstance(p, str) for p in r) for r in refs
         ):
             raise DefinitionError('entities: expected [["<key name>", "<id>"], ...]')
-        raws = [_local_raw((key_name, entity_id)) for key_name, entity_id in refs]
+        raws = [local_row(self.state, (key_name, entity_id)) for key_name, entity_id in refs]
         return ok(
             self, {"rows": [None if r is None else base64.b64encode(r).decode() for r in raws]}
         )
 
 
-def _local_raw(ref: EntityRef) -> bytes | None:
+def register_attribute_views(state: WorkerState) -> None:
+    add_page(state, "/api/v1/get-online-attributes", OnlineAttributesView)
+    add_page(state, "/internal/v1/rows", RowsView)
+
+
+def local_row(state: WorkerState, ref: EntityRef) -> bytes | None:
+    """The row of ``ref`` if this worker holds its partition."""
     key_name, entity_id = ref
-    value = entity_state.get(entity_row_key(key_name, entity_id.encode()))
-    return None if value is None else bytes(value)
+    raw_id = entity_id.encode()
+    partition = entity_partition(raw_id, state.settings.partitions)
+    return state.rows.lookup(partition, entity_row_key(key_name, raw_id))
 
 
-def _owner(entity_id: str) -> URL | None:
+def _owner(state: WorkerState, entity_id: str) -> URL | None:
     """The web URL of the worker owning ``entity_id``'s partition; None for this worker."""
+    app = state.app
     try:
-        url = app.router.key_store(entity_state.name, entity_id.encode())
+        url = app.router.key_store(state.entity_rows.name, entity_id.encode())
     except (KeyError, TypeError) as exc:  # no partition map before the first assignment
         raise OwnerUnavailable("partitions are not assigned yet") from exc
     own = URL(str(app.conf.canonical_url))
@@ -89,20 +91,20 @@ def _owner(entity_id: str) -> URL | None:
 
 
 async def fetch_rows(
-    refs: set[EntityRef], authorization: str
+    state: WorkerState, refs: set[EntityRef], authorization: str
 ) -> tuple[dict[EntityRef, EntityRow | None], int]:
     """Every entity's row, read locally or asked of its owner (one request per owner), and how
     many came from other workers."""
     by_owner: dict[URL, list[EntityRef]] = defaultdict(list)
     raws: dict[EntityRef, bytes | None] = {}
     for ref in refs:
-        owner = _owner(ref[1])
+        owner = _owner(state, ref[1])
         if owner is None:
-            raws[ref] = _local_raw(ref)
+            raws[ref] = local_row(state, ref)
         else:
             by_owner[owner].append(ref)
     replies = await asyncio.gather(
-        *(_ask_owner(url, owned, authorization) for url, owned in by_owner.items())
+        *(_ask_owner(state, url, owned, authorization) for url, owned in by_owner.items())
     )
     for reply in replies:
         raws.update(reply)
@@ -111,10 +113,10 @@ async def fetch_rows(
 
 
 async def _ask_owner(
-    url: URL, refs: list[EntityRef], authorization: str
+    state: WorkerState, url: URL, refs: list[EntityRef], authorization: str
 ) -> dict[EntityRef, bytes | None]:
     try:
-        async with app.http_client.post(
+        async with state.app.http_client.post(
             url.with_path("/internal/v1/rows"),
             json={"entities": [list(ref) for ref in refs]},
             headers={"Authorization": authorization},

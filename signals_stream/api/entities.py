@@ -1,59 +1,66 @@
-"""``GET /entities/{key}/{id}``: the summary of one entity's state row, from its owner."""
+"""``GET /entities/{key}/{id}`` (one entity's row summary, from its owner), ``/healthz`` and
+``/stats``."""
 
 from __future__ import annotations
 
-from faust.web import Request, Response, View
+from faust.web import Request, Response
 
+from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.api.owner import route_to_owner
-from signals_stream.app import ENTITY_EVENTS_TOPIC, app
 from signals_stream.engine.row import decode_row
-from signals_stream.routing.rekey import entity_row_key
-from signals_stream.serving.auth import requires_token
-from tables.entity_rows import entity_state
+from signals_stream.errors import NotFoundError
+from signals_stream.kafka.partitioning import entity_partition
+from signals_stream.routing import entity_row_key
+from signals_stream.serving.responses import api_errors
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["EntityView", "HealthView", "StatsView"]
+__all__ = ["EntityView", "HealthView", "StatsView", "register_entity_views"]
 
 
-@app.page("/entities/{key_name}/{entity_id}")
-class EntityView(View):
+class EntityView(WorkerView):
     @requires_token
+    @api_errors
     async def get(self, request: Request, key_name: str, entity_id: str) -> Response:
+        state = self.state
         entity = entity_id.encode()
-        routed = await route_to_owner(app, entity_state, entity, self.web, request)
+        routed = await route_to_owner(state, entity, self.web, request)
         if routed is not None:
             return routed
-        raw = entity_state.get(entity_row_key(key_name, entity))
+        partition = entity_partition(entity, state.settings.partitions)
+        raw = state.rows.lookup(partition, entity_row_key(key_name, entity))
         if raw is None:
-            return self.json(
-                {"error": "not_found", "detail": f"no state for {key_name}={entity_id}"}, status=404
-            )
+            raise NotFoundError(f"no state for {key_name}={entity_id}")
         return self.json({"key": key_name, "id": entity_id, **decode_row(raw).to_json()})
 
 
-@app.page("/healthz")
-class HealthView(View):
+class HealthView(WorkerView):
     """200 once the worker has recovered its tables and processes its partitions."""
 
     async def get(self, request: Request) -> Response:
-        recovered = app.tables.recovery.completed.is_set()
+        app = self.state.app
+        recovered = self.state.tables_recovered()
         assignment = app.consumer.assignment() if recovered else set()
+        entity_events = self.state.topics.entity_events_name
         body = {
             "status": "ok" if recovered else "starting",
             "assigned_partitions": len(assignment),
-            "entity_partitions": sum(1 for tp in assignment if tp.topic == ENTITY_EVENTS_TOPIC),
+            "entity_partitions": sum(1 for tp in assignment if tp.topic == entity_events),
         }
         return self.json(body, status=200 if recovered else 503)
 
 
-@app.page("/stats")
-class StatsView(View):
-    """What this worker has processed since it started (JSON; Prometheus comes with #6)."""
+class StatsView(WorkerView):
+    """What this worker has processed since it started (JSON; Prometheus is ``/metrics``)."""
 
     @requires_token
     async def get(self, request: Request) -> Response:
-        from agents.counters import ingest_stats
-        from agents.entities import sweeper
-        from tables.entity_rows import mirror
-
+        state = self.state
+        mirror = state.mirror
         profiles = {} if mirror is None else {"profiles_mirror": mirror.stats.to_json()}
-        return self.json({**ingest_stats.to_json(), "rows_swept": sweeper.deleted, **profiles})
+        return self.json({**state.stats.to_json(), "rows_swept": state.rows_swept, **profiles})
+
+
+def register_entity_views(state: WorkerState) -> None:
+    add_page(state, "/entities/{key_name}/{entity_id}", EntityView)
+    add_page(state, "/healthz", HealthView)
+    add_page(state, "/stats", StatsView)

@@ -10,7 +10,7 @@ POST (the SDK's ``push_intervention``, bearer token required): the body is an
 ``InterventionInstance``; it goes to every target in the query through the interventions topic,
 so subscribers on any worker get it. ``{"status": "success"}`` once a subscriber received it,
 ``{"status": "undelivered"}`` when none did within ``SIGNALS_PUSH_RECEIPT_TIMEOUT_MS``
-(``agents/intervention_push.py``).
+(``delivery/pusher.py``).
 """
 
 from __future__ import annotations
@@ -19,22 +19,23 @@ import asyncio
 import contextlib
 import time
 import uuid
+from typing import cast
 
 import orjson
 from aiohttp import web as aiohttp_web
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
-from faust.web import Request, Response, View
+from faust.web import Request, Response
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from agents.intervention_push import push
-from agents.interventions_tail import hub
-from signals_stream.app import app
+from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.delivery.hub import TooManySubscribers
-from signals_stream.delivery.push import TooManyTargets, push_instances, push_targets
-from signals_stream.errors import DefinitionError
-from signals_stream.serving.auth import requires_token
+from signals_stream.delivery.push import push_instances, push_targets
+from signals_stream.errors import BadRequest, DefinitionError, InvalidIntervention, Unavailable
+from signals_stream.serving.responses import answer_error, api_errors
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["InterventionsStream", "KEEPALIVE_S"]
+__all__ = ["KEEPALIVE_S", "InterventionsStream", "register_intervention_views"]
 
 KEEPALIVE_S = 15.0
 
@@ -42,16 +43,13 @@ KEEPALIVE_S = 15.0
 _NO_TARGET = "name at least one target: ?domain_userid=<id>"
 
 
-@app.page("/api/v1/interventions")
-class InterventionsStream(View):
+class InterventionsStream(WorkerView):
     @requires_token
+    @api_errors
     async def post(self, request: Request) -> Response:
-        try:
-            targets = push_targets((str(k), str(v)) for k, v in request.query.items())
-        except TooManyTargets as exc:
-            return self.json({"error": "bad_request", "detail": str(exc)}, status=400)
+        targets = push_targets((str(k), str(v)) for k, v in request.query.items())
         if not targets:
-            return self.json({"error": "bad_request", "detail": _NO_TARGET}, status=400)
+            raise BadRequest(_NO_TARGET)
         try:
             instances = push_instances(
                 await request.read(),
@@ -60,22 +58,23 @@ class InterventionsStream(View):
                 now_ms=int(time.time() * 1000),
             )
         except DefinitionError as exc:
-            return self.json({"error": "invalid_intervention", "detail": str(exc)}, status=422)
+            raise InvalidIntervention(str(exc)) from exc
         try:
-            delivered = await push(instances)
+            delivered = await self.state.pusher.push(instances)
         except (KafkaError, ProducerSendError) as exc:
-            detail = f"cannot write the interventions topic: {exc}"
-            return self.json({"error": "unavailable", "detail": detail}, status=503)
+            raise Unavailable(f"cannot write the interventions topic: {exc}") from exc
         return self.json({"status": "success" if delivered else "undelivered"})
 
     async def get(self, request: Request) -> Response:
+        # Not ``api_errors``: past ``prepare()`` an error answer would corrupt the stream.
         targets = [(str(k), str(v)) for k, v in request.query.items() if v]
         if not targets:
-            return self.json({"error": "bad_request", "detail": _NO_TARGET}, status=400)
+            return answer_error(self, BadRequest(_NO_TARGET))
+        hub = self.state.hub
         try:
             subscription = hub.subscribe(targets)
         except TooManySubscribers as exc:
-            return self.json({"error": "unavailable", "detail": str(exc)}, status=503)
+            return answer_error(self, exc)
         response = aiohttp_web.StreamResponse(
             status=200,
             headers={
@@ -106,10 +105,13 @@ class InterventionsStream(View):
         return response  # type: ignore[return-value]
 
 
-async def _end_streams(_: object) -> None:
-    hub.close()
+def register_intervention_views(state: WorkerState) -> None:
+    add_page(state, "/api/v1/interventions", InterventionsStream)
 
+    async def end_streams(_: object) -> None:
+        state.hub.close()
 
-# aiohttp runs on_shutdown before it waits for open handlers: ending the streams there lets a
-# worker with connected subscribers stop at once instead of after the shutdown timeout.
-app.web.web_app.on_shutdown.append(_end_streams)
+    # aiohttp runs on_shutdown before it waits for open handlers: ending the streams there lets
+    # a worker with connected subscribers stop at once instead of after the shutdown timeout.
+    web = cast(AiohttpWeb, state.app.web)
+    web.web_app.on_shutdown.append(end_streams)

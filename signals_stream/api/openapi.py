@@ -3,7 +3,7 @@
 Schemas come from the same pydantic models that validate requests, so the description cannot
 drift from what the server accepts. The JSON needs the token like the rest of ``/api/v1``; the
 docs page, outside it, is a public list of endpoints.
-Unknown paths under ``/api/v1/`` answer a JSON 404 (registered last, see ``app.py``), and the
+Unknown paths under ``/api/v1/`` answer a JSON 404 (registered last, see ``worker.py``), and the
 SDK endpoints this engine does not implement answer 501 with the reason.
 """
 
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import html
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
-from faust.web import Request, Response, View
+from faust.web import Request, Response
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from signals_stream.app import app
+from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.definitions import AttributeGroup, AttributeKey
 from signals_stream.interventions import InterventionInstance, RuleIntervention
 from signals_stream.registry import (
@@ -27,10 +28,10 @@ from signals_stream.registry import (
     PublishSelection,
     Service,
 )
-from signals_stream.serving.auth import requires_token
 from signals_stream.serving.responses import error, ok
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["build_spec"]
+__all__ = ["build_spec", "register_catch_all_view", "register_docs_views"]
 
 _MODELS = {
     "attribute_keys": AttributeKey,
@@ -155,9 +156,14 @@ def _registry_paths() -> dict[str, Any]:
 @cache
 def build_spec() -> dict[str, Any]:
     """The OpenAPI document (built once per process)."""
+    models: list[type[BaseModel]] = [
+        *_MODELS.values(),  # type: ignore[list-item]  # pydantic's metaclass, not a type
+        PublishSelection,
+        OnlineAttributesRequest,
+        InterventionInstance,
+    ]
     _, defs = models_json_schema(
-        [(model, "validation") for model in (*_MODELS.values(), PublishSelection)]
-        + [(OnlineAttributesRequest, "validation"), (InterventionInstance, "validation")],
+        [(model, "validation") for model in models],
         ref_template="#/components/schemas/{model}",
     )
     schemas = dict(defs["$defs"])
@@ -238,15 +244,13 @@ def build_spec() -> dict[str, Any]:
     }
 
 
-@app.page("/api/v1/openapi.json")
-class OpenApiView(View):
+class OpenApiView(WorkerView):
     @requires_token  # under /api/v1 like every API endpoint but the subscription
     async def get(self, request: Request) -> Response:
         return ok(self, build_spec())
 
 
-@app.page("/docs/")
-class DocsView(View):
+class DocsView(WorkerView):
     async def get(self, request: Request) -> Response:
         rows = []
         for path, operations in build_spec()["paths"].items():
@@ -267,26 +271,37 @@ class DocsView(View):
         return self.html(page)
 
 
-def _unsupported(path: str, why: str) -> type[View]:
-    class Unsupported(View):
-        async def _answer(self, request: Request, **_: Any) -> Response:
-            return error(self, 501, f"{request.path}: not supported by signals-stream: {why}")
+class UnsupportedView(WorkerView):
+    """An SDK endpoint this engine does not implement: 501 with the reason."""
 
-        get = post = put = delete = _answer
+    why: ClassVar[str]
 
-    Unsupported.__name__ = Unsupported.__qualname__ = f"Unsupported{abs(hash(path))}"
-    return app.page(path)(Unsupported)
+    async def _answer(self, request: Request, **_: Any) -> Response:
+        path = request.url.path
+        return error(self, 501, f"{path}: not supported by signals-stream: {self.why}")
 
-
-for _path, _why in UNSUPPORTED.items():
-    _unsupported(_path, _why)
+    get = post = put = delete = _answer
 
 
-@app.page("/api/v1/{tail:.*}")
-class UnknownRouteView(View):
+class UnknownRouteView(WorkerView):
     """Registered after every other /api/v1 view: a JSON 404 rather than aiohttp's text one."""
 
     async def _answer(self, request: Request, **_: Any) -> Response:
-        return error(self, 404, f"no such endpoint: {request.method} {request.path}")
+        return error(self, 404, f"no such endpoint: {request.method} {request.url.path}")
 
     get = post = put = delete = patch = _answer
+
+
+def register_docs_views(state: WorkerState) -> None:
+    """The OpenAPI document, the docs page and the 501s of unsupported SDK endpoints."""
+    add_page(state, "/api/v1/openapi.json", OpenApiView)
+    add_page(state, "/docs/", DocsView)
+    for path, why in UNSUPPORTED.items():
+        name = f"Unsupported{abs(hash(path))}"
+        add_page(state, path, UnsupportedView, name=name, why=why)
+
+
+def register_catch_all_view(state: WorkerState) -> None:
+    """The JSON 404 for ``/api/v1/...``: must be registered after every other view, which its
+    pattern would shadow."""
+    add_page(state, "/api/v1/{tail:.*}", UnknownRouteView)

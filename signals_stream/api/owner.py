@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 from faust.exceptions import SameNode
-from faust.types import AppT, CollectionT
 from faust.web import Request, Response, Web
 from faust.web.exceptions import ServiceUnavailable
 
-__all__ = ["route_to_owner", "service_unavailable"]
+from signals_stream.errors import OwnerUnavailable
+from signals_stream.worker_state import WorkerState
+
+__all__ = ["route_to_owner"]
 
 
 async def route_to_owner(
-    app: AppT, table: CollectionT, routing_key: bytes, web: Web, request: Request
+    state: WorkerState, routing_key: bytes, web: Web, request: Request
 ) -> Response | None:
     """Proxy the request to the owning worker; ``None`` when this worker owns the key.
+
+    Raises:
+        OwnerUnavailable: no partition map yet (before the first assignment).
 
     ``routing_key`` must be the exact bytes the entity's records are keyed by, otherwise the
     hash lands on another partition and most lookups go to the wrong worker.
     """
     try:
-        return await app.router.route_req(table.name, routing_key, web, request)
+        return await state.app.router.route_req(state.entity_rows.name, routing_key, web, request)
     except SameNode:
         return None
-    except (ServiceUnavailable, KeyError, TypeError):
+    except (ServiceUnavailable, KeyError, TypeError) as exc:
         # Before the first assignment Faust has no partition map (KeyError/TypeError inside).
-        return service_unavailable(web, "partitions are not assigned yet")
-
-
-def service_unavailable(web: Web, why: str) -> Response:
-    return web.json(
-        {"error": "unavailable", "detail": why}, status=503, headers={"Retry-After": "1"}
-    )
+        raise OwnerUnavailable("partitions are not assigned yet") from exc

@@ -16,9 +16,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from faust.web import Request, Response, View
+from faust.web import Request, Response
 
-from signals_stream.app import app, registry
+from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.registry import (
     KINDS,
@@ -31,17 +31,23 @@ from signals_stream.registry import (
     update,
 )
 from signals_stream.registry.render import render
-from signals_stream.serving.auth import requires_token
 from signals_stream.serving.responses import api_errors, error, json_body, ok
-from tables.registry_log import follower, write_changes
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["CollectionView", "ItemView", "PublishView", "UnpublishView", "VersionView"]
+__all__ = [
+    "CollectionView",
+    "ItemView",
+    "PublishView",
+    "UnpublishView",
+    "VersionView",
+    "register_registry_views",
+]
 
 
 def _kind(kind: str) -> Kind:
     if kind not in KINDS:
         raise NotFoundError(f"unknown registry collection {kind!r}; one of {', '.join(KINDS)}")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def _version(version: str) -> int:
@@ -54,11 +60,11 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@app.page("/api/v1/registry/{kind}/")
-class CollectionView(View):
+class CollectionView(WorkerView):
     @requires_token
     @api_errors
     async def get(self, request: Request, kind: str) -> Response:
+        registry = self.state.registry
         entries = registry.list(_kind(kind))
         if request.query.get("applied", "").lower() == "true":
             entries = [e for e in entries if e.is_published]
@@ -68,19 +74,20 @@ class CollectionView(View):
     @api_errors
     async def post(self, request: Request, kind: str) -> Response:
         body = await json_body(request)
-        async with follower.write_lock:
+        registry, log = self.state.registry, self.state.registry_log
+        async with log.write_lock:
             entry, changes = create(registry, _kind(kind), body, _now_ms())
-            await write_changes(changes)
+            await log.write(changes)
         return ok(
             self, render(registry.find(entry.kind, entry.name, entry.version) or entry, registry)
         )
 
 
-@app.page("/api/v1/registry/{kind}/{name}")
-class ItemView(View):
+class ItemView(WorkerView):
     @requires_token
     @api_errors
     async def get(self, request: Request, kind: str, name: str) -> Response:
+        registry = self.state.registry
         return ok(self, render(registry.get(_kind(kind), name), registry))
 
     @requires_token
@@ -105,11 +112,11 @@ class ItemView(View):
         return None
 
 
-@app.page("/api/v1/registry/{kind}/{name}/versions/{version}")
-class VersionView(View):
+class VersionView(WorkerView):
     @requires_token
     @api_errors
     async def get(self, request: Request, kind: str, name: str, version: str) -> Response:
+        registry = self.state.registry
         return ok(
             self, render(registry.get(self._versioned(kind), name, _version(version)), registry)
         )
@@ -133,43 +140,52 @@ class VersionView(View):
 
 
 async def _update(
-    view: View, request: Request, kind: Kind, name: str, version: int | None
+    view: WorkerView, request: Request, kind: Kind, name: str, version: int | None
 ) -> Response:
     body = await json_body(request)
-    async with follower.write_lock:
+    registry, log = view.state.registry, view.state.registry_log
+    async with log.write_lock:
         entry, changes = update(registry, kind, name, version, body, _now_ms())
-        await write_changes(changes)
+        await log.write(changes)
     return ok(view, render(registry.find(kind, entry.name, entry.version) or entry, registry))
 
 
-async def _delete(view: View, kind: Kind, name: str, version: int | None) -> Response:
-    async with follower.write_lock:
+async def _delete(view: WorkerView, kind: Kind, name: str, version: int | None) -> Response:
+    registry, log = view.state.registry, view.state.registry_log
+    async with log.write_lock:
         changes = delete(registry, kind, name, version, _now_ms())
-        await write_changes(changes)
+        await log.write(changes)
     return ok(view, {"ok": True})
 
 
-async def _switch(view: View, request: Request, published: bool) -> Response:
+async def _switch(view: WorkerView, request: Request, published: bool) -> Response:
     selection = PublishSelection.parse(await json_body(request))
-    async with follower.write_lock:
+    registry, log = view.state.registry, view.state.registry_log
+    async with log.write_lock:
         changes = set_published(registry, selection, published, _now_ms())
-        await write_changes(changes)
+        await log.write(changes)
     verb = "published" if published else "unpublished"
     status: dict[str, Any] = {"status": verb if changes else f"nothing to {verb[:-2]}"}
     return ok(view, status)
 
 
-@app.page("/api/v1/engines/publish")
-class PublishView(View):
+class PublishView(WorkerView):
     @requires_token
     @api_errors
     async def post(self, request: Request) -> Response:
         return await _switch(self, request, True)
 
 
-@app.page("/api/v1/engines/unpublish")
-class UnpublishView(View):
+class UnpublishView(WorkerView):
     @requires_token
     @api_errors
     async def post(self, request: Request) -> Response:
         return await _switch(self, request, False)
+
+
+def register_registry_views(state: WorkerState) -> None:
+    add_page(state, "/api/v1/registry/{kind}/", CollectionView)
+    add_page(state, "/api/v1/registry/{kind}/{name}", ItemView)
+    add_page(state, "/api/v1/registry/{kind}/{name}/versions/{version}", VersionView)
+    add_page(state, "/api/v1/engines/publish", PublishView)
+    add_page(state, "/api/v1/engines/unpublish", UnpublishView)

@@ -10,33 +10,32 @@ from __future__ import annotations
 
 import time
 
-from faust.web import Request, Response, View
+from faust.web import Request, Response
 
+from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.api.owner import route_to_owner
-from signals_stream.app import app
 from signals_stream.engine import read_group
-from signals_stream.engine.installed import current_catalog
 from signals_stream.engine.row import decode_row
-from signals_stream.errors import NotFoundError
-from signals_stream.routing.rekey import entity_row_key
-from signals_stream.serving.auth import requires_token
-from tables.entity_rows import entity_state
+from signals_stream.errors import BadRequest
+from signals_stream.kafka.partitioning import entity_partition
+from signals_stream.routing import entity_row_key
+from signals_stream.serving.responses import api_errors
+from signals_stream.worker_state import WorkerState
 
-__all__ = ["GroupVersionView", "LatestGroupView"]
+__all__ = ["GroupVersionView", "LatestGroupView", "register_table_views"]
 
 
 async def _respond(
-    view: View, request: Request, group: str, version: int | None, key_value: str
+    view: WorkerView, request: Request, group: str, version: int | None, key_value: str
 ) -> Response:
-    try:
-        published = current_catalog().group(group, version)
-    except NotFoundError as exc:
-        return view.json({"error": "not_found", "detail": str(exc)}, status=404)
+    state = view.state
+    published = state.live.catalog.group(group, version)  # NotFoundError: 404
     entity_id = key_value.encode()
-    routed = await route_to_owner(app, entity_state, entity_id, view.web, request)
+    routed = await route_to_owner(state, entity_id, view.web, request)
     if routed is not None:
         return routed
-    raw = entity_state.get(entity_row_key(published.key_name, entity_id))
+    partition = entity_partition(entity_id, state.settings.partitions)
+    raw = state.rows.lookup(partition, entity_row_key(published.key_name, entity_id))
     now_ms = int(time.time() * 1000)
     return view.json(
         {
@@ -49,23 +48,22 @@ async def _respond(
     )
 
 
-@app.page("/tables/{group}/{version}/{key_value}")
-class GroupVersionView(View):
+class GroupVersionView(WorkerView):
     @requires_token
+    @api_errors
     async def get(self, request: Request, group: str, version: str, key_value: str) -> Response:
         if not version.isdigit() or int(version) < 1:
-            return self.json(
-                {
-                    "error": "bad_request",
-                    "detail": f"version must be a positive integer, got {version!r}",
-                },
-                status=400,
-            )
+            raise BadRequest(f"version must be a positive integer, got {version!r}")
         return await _respond(self, request, group, int(version), key_value)
 
 
-@app.page("/tables/{group}/{key_value}")
-class LatestGroupView(View):
+class LatestGroupView(WorkerView):
     @requires_token
+    @api_errors
     async def get(self, request: Request, group: str, key_value: str) -> Response:
         return await _respond(self, request, group, None, key_value)
+
+
+def register_table_views(state: WorkerState) -> None:
+    add_page(state, "/tables/{group}/{version}/{key_value}", GroupVersionView)
+    add_page(state, "/tables/{group}/{key_value}", LatestGroupView)

@@ -7,7 +7,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from signals_stream.errors import SignalsStreamError
+from signals_stream.errors import Unavailable
 
 __all__ = ["SOURCE_HEADER", "WorkerProxy", "WorkerUnavailable"]
 
@@ -15,8 +15,8 @@ __all__ = ["SOURCE_HEADER", "WorkerProxy", "WorkerUnavailable"]
 SOURCE_HEADER = "X-Signals-Source"
 
 
-class WorkerUnavailable(SignalsStreamError):
-    http_status = 503
+class WorkerUnavailable(Unavailable):
+    """The worker to forward to cannot be reached."""
 
 
 class WorkerProxy:

@@ -23,14 +23,21 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from signals_stream.apiserver.proxy import SOURCE_HEADER, WorkerProxy, WorkerUnavailable
+from signals_stream.apiserver.proxy import SOURCE_HEADER, WorkerProxy
 from signals_stream.apiserver.registry_tail import RegistryTail
 from signals_stream.engine import read_group
-from signals_stream.errors import DefinitionError, NotFoundError, SignalsStreamError
-from signals_stream.profiles import ProfilesUnavailable, RedisRows
+from signals_stream.errors import (
+    BadRequest,
+    DefinitionError,
+    NotFoundError,
+    ProfilesUnavailable,
+    Unavailable,
+)
+from signals_stream.profiles import RedisRows
 from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
 from signals_stream.registry.render import render
 from signals_stream.serving.auth import check_token
+from signals_stream.serving.errors_http import ErrorAnswer, error_answer, status_answer
 from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
 
 __all__ = ["ApiServer", "ApiStats"]
@@ -40,12 +47,10 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _PUBLIC = frozenset({"/healthz"})
-_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 409: "conflict"}
-_ERROR_CODES |= {405: "method_not_allowed", 422: "invalid", 503: "unavailable"}
 
 
-class NotReady(SignalsStreamError):
-    http_status = 503
+class NotReady(Unavailable):
+    """The registry log is not read yet: no definitions to answer with."""
 
 
 class ApiStats:
@@ -82,9 +87,12 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
-    extra = {"Retry-After": "1"} if status == 503 else {}
-    body = {"error": _ERROR_CODES.get(status, "error"), "detail": detail}
-    return _json(body, status, {**extra, **(headers or {})})
+    """An error answer from a status alone (401, 405, aiohttp's own 404/405)."""
+    return _answer(status_answer(status, detail, headers))
+
+
+def _answer(error: ErrorAnswer) -> web.Response:
+    return _json(error.body, error.status, error.headers)
 
 
 class ApiServer:
@@ -129,13 +137,18 @@ class ApiServer:
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except (DefinitionError, NotFoundError, SignalsStreamError) as exc:
-            return _error(exc.http_status if exc.http_status < 500 else 503, str(exc))
         except web.HTTPException as exc:  # aiohttp's own 404/405: JSON like the rest
             if exc.status < 400:
                 raise
             allow = exc.headers.get("Allow")
             return _error(exc.status, exc.reason, {"Allow": allow} if allow else None)
+        except TimeoutError:  # aiohttp answers 504
+            raise
+        except Exception as exc:
+            error = error_answer(exc)
+            if error.unexpected:
+                logger.error("%s %s: %s", request.method, request.path, exc, exc_info=exc)
+            return _answer(error)
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -177,7 +190,7 @@ class ApiServer:
     async def table_version(self, request: web.Request) -> web.StreamResponse:
         version = request.match_info["version"]
         if not version.isdigit() or int(version) < 1:
-            return _error(400, f"version must be a positive integer, got {version!r}")
+            raise BadRequest(f"version must be a positive integer, got {version!r}")
         return await self._table(request, int(version))
 
     async def table_latest(self, request: web.Request) -> web.StreamResponse:
@@ -264,10 +277,7 @@ class ApiServer:
                 "SIGNALS_WORKER_URL to have them forwarded",
                 {"Allow": "GET"},
             )
-        try:
-            return await self.proxy.forward(request)
-        except WorkerUnavailable as exc:
-            return _error(503, str(exc))
+        return await self.proxy.forward(request)  # WorkerUnavailable: 503
 
 
 def _kind(kind: str) -> str:

@@ -10,7 +10,7 @@ must be able to hold the aggregation's result; ``default_value`` must fit ``type
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import model_validator
 
@@ -47,8 +47,8 @@ Aggregation = Literal[
     "time_since_first",
 ]  # fmt: skip
 TimeUnit = Literal["s", "min", "h", "d"]
-ATTRIBUTE_TYPES: tuple[str, ...] = AttributeType.__args__  # type: ignore[attr-defined]
-AGGREGATIONS: tuple[str, ...] = Aggregation.__args__  # type: ignore[attr-defined]
+ATTRIBUTE_TYPES: tuple[str, ...] = get_args(AttributeType)
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 _INTEGER = frozenset({"int32", "int64"})
 _FRACTIONAL = frozenset({"float", "double"})

@@ -12,7 +12,7 @@ import operator
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import model_validator
 
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 CriterionOperator = Literal["=", "!=", "<", ">", "<=", ">=", "like", "in", "is null", "is not null"]
-OPERATORS: tuple[str, ...] = CriterionOperator.__args__  # type: ignore[attr-defined]
+OPERATORS: tuple[str, ...] = get_args(CriterionOperator)
 Scalar = str | int | float | bool
 # Lists are validated item by item (so `[true]` stays boolean), then checked homogeneous.
 CriterionValue = str | int | float | bool | tuple[str | int | float | bool, ...] | None

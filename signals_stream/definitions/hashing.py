@@ -67,7 +67,7 @@ def _sorted_unique(items: list[Any]) -> list[Any]:
 def _canonical_criterion(criterion: Criterion) -> dict[str, Any]:
     value: Any = criterion.value
     if criterion.operator == "in":
-        value = _sorted_unique(list(value))  # type: ignore[arg-type]
+        value = _sorted_unique(list(value))
     elif isinstance(value, tuple):
         value = list(value)
     return {

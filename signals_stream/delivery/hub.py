@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from signals_stream.errors import Unavailable
+
 __all__ = ["Hub", "Subscription", "TooManySubscribers"]
 
 
-class TooManySubscribers(Exception):  # noqa: N818 - reads as the condition
-    """The hub is at its subscriber limit."""
+class TooManySubscribers(Unavailable):
+    """The hub is at its subscriber limit, or closed (the worker is stopping): 503."""
 
 
 @dataclass(eq=False)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import Any
 
+from signals_stream.errors import BadRequest
 from signals_stream.interventions.definitions import InterventionInstance
 from signals_stream.interventions.evaluator import build_instance
+from signals_stream.interventions.instance import InstanceDict
 
 __all__ = [
     "MAX_PUSH_TARGETS",
@@ -30,8 +31,8 @@ PUSH_HEADER = "signals-push"
 MAX_PUSH_TARGETS = 1000  # one record each; bounds what one request can make a worker send
 
 
-class TooManyTargets(ValueError):
-    """A push names more than :data:`MAX_PUSH_TARGETS` targets."""
+class TooManyTargets(BadRequest, ValueError):
+    """A push names more than :data:`MAX_PUSH_TARGETS` targets (400; still a ``ValueError``)."""
 
 
 def push_targets(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -51,7 +52,7 @@ def push_targets(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def push_instances(
     body: bytes | str, targets: Iterable[tuple[str, str]], *, intervention_id: str, now_ms: int
-) -> list[dict[str, Any]]:
+) -> list[InstanceDict]:
     """One ``InterventionInstance`` dict per target, shaped like a rule firing's.
 
     The body's ``name``, ``version`` and ``attributes`` are kept; an ``intervention_id`` or
@@ -62,7 +63,7 @@ def push_instances(
             the field).
     """
     pushed = InterventionInstance.parse(body)
-    return [
+    instances: list[InstanceDict] = [
         build_instance(
             intervention_id=intervention_id,
             name=pushed.name,
@@ -74,6 +75,7 @@ def push_instances(
         )
         for name, id_ in targets
     ]
+    return instances
 
 
 class DeliveryReceipts:

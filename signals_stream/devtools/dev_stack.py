@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def _start_feeder(
     events = generate_events(GeneratorConfig(users=options.users, seed=int(time.time()), live=True))
     first = next(events)
 
-    def records():  # type: ignore[no-untyped-def]
+    def records() -> Iterator[tuple[bytes, bytes]]:
         yield first.key, first.line
         for ev in events:
             yield ev.key, ev.line

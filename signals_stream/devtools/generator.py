@@ -476,15 +476,15 @@ class _Simulation:
             event, header, pings = "page_ping", _HDR_PAGE_PING, payload
         elif kind == STRUCT:
             event, header, struct = "struct", _HDR_STRUCT, payload
-            if visitor.account and struct.startswith(_LOGIN_PREFIX):  # type: ignore[union-attr]
+            if visitor.account and struct.startswith(_LOGIN_PREFIX):
                 visitor.logged_in = True
         else:
             event = "unstruct"
-            header, unstruct, extra = payload  # type: ignore[misc]
+            header, unstruct, extra = payload
             contexts.append(extra)
         user_id = ""
         if visitor.logged_in:
-            user_id = visitor.account  # type: ignore[assignment]
+            user_id = visitor.account or ""  # logged_in implies an account
             contexts.append(visitor.user_context)
         contexts += (visitor.session_context, str(visitor.event_index), "}}]}")
         c = visitor.page_chunks

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Any
 
 import orjson
 
@@ -74,7 +75,7 @@ MEAN_DWELL_MS = (15_000, 25_000, 40_000, 20_000, 20_000, 45_000, 15_000, 12_000,
 # for a page view, the tab-joined pp_* fields for a ping, the tab-joined se_* fields for a struct
 # event, and (event header, unstruct_event JSON, extra contexts JSON) for a self-describing event.
 PAGE_VIEW, PAGE_PING, STRUCT, SELF_DESCRIBING = range(4)
-Planned = tuple[int, int, object]
+Planned = tuple[int, int, Any]  # Any: the payload's type depends on the kind (see above)
 _NextPage = tuple[int, int] | None
 
 _SITE_NAME = "Acme Outfitters"
@@ -310,7 +311,7 @@ class Journey:
         return self._pick((HOME, 50), (CATEGORY, 30), (None, 20))
 
     def _on_checkout(self, page: PageVisit) -> _NextPage:
-        step = {"schema": _CHECKOUT_STEP_SCHEMA, "data": {"step": page.arg + 1}}
+        step: dict[str, object] = {"schema": _CHECKOUT_STEP_SCHEMA, "data": {"step": page.arg + 1}}
         entities = [step, self._cart(page.visitor)]
         page.add(page.on_load, SELF_DESCRIBING, self._action("checkout_step", entities))
         if self.rng.random() < 0.15:
@@ -365,7 +366,7 @@ class Journey:
             "tax": tax,
             "shipping": shipping,
         }
-        entities = [{"schema": _TRANSACTION_SCHEMA, "data": transaction}]
+        entities: list[dict[str, object]] = [{"schema": _TRANSACTION_SCHEMA, "data": transaction}]
         entities.extend(self._product(i, quantity=q) for i, q in sorted(visitor.cart.items()))
         visitor.cart.clear()
         return entities
@@ -373,7 +374,9 @@ class Journey:
     def _action(
         self, action_type: str, entities: list[dict[str, object]], name: str | None = None
     ) -> tuple[str, str, str]:
-        data = {"type": action_type} if name is None else {"type": action_type, "name": name}
+        data: dict[str, object] = {"type": action_type}
+        if name is not None:
+            data["name"] = name
         return self._self_describing(_HDR_ECOM, _ACTION_SCHEMA, data, entities)
 
     @staticmethod

@@ -247,7 +247,8 @@ def _head_seconds(head: str) -> int | None:
     if match is None:
         return None
     try:
-        moment = datetime(*map(int, match.groups()), tzinfo=UTC)  # type: ignore[misc]
+        year, month, day, hour, minute, second = map(int, match.groups())
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:  # year 0, February 30, 24:00, leap seconds, ...
         return None
     return (moment - _EPOCH) // timedelta(seconds=1)

@@ -2,10 +2,11 @@
 
 ``catalog`` compiles the published groups into one program per attribute key (attributes
 deduplicated by definition hash), ``fold`` applies events to an entity row, ``read`` evaluates
-a group's attributes from a row at read time (rolling windows, ``time_since_*``, TTLs).
+a group's attributes from a row at read time (rolling windows, ``time_since_*``, TTLs), and
+``step`` is one entity row's whole update (fold, rules), as the entity agent runs it.
 """
 
-from signals_stream.engine.apply import Applied, apply_record
+from signals_stream.engine.apply import Applied, SourcedEvent, apply_record
 from signals_stream.engine.catalog import (
     Catalog,
     KeyProgram,
@@ -17,6 +18,7 @@ from signals_stream.engine.expiry import row_expired
 from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.engine.read import read_attribute, read_group
 from signals_stream.engine.rules import fire_interventions, watched_values
+from signals_stream.engine.step import RowUpdate, step_row
 
 __all__ = [
     "Applied",
@@ -25,12 +27,15 @@ __all__ = [
     "KeyProgram",
     "PublishedGroup",
     "ReadableAttribute",
+    "RowUpdate",
     "Slot",
+    "SourcedEvent",
     "fire_interventions",
     "fold_events",
     "prune_row",
     "read_attribute",
     "read_group",
     "row_expired",
+    "step_row",
     "watched_values",
 ]

@@ -1,7 +1,8 @@
-"""Apply an entity's events from one batch to its row: the entity agent's whole step."""
+"""Apply an entity's events from one batch to its row: replays skipped, the rest folded."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from signals_stream.engine.catalog import Catalog
@@ -9,7 +10,15 @@ from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.engine.row import EntityRow
 from signals_stream.events.parse import Event
 
-__all__ = ["Applied", "apply_record"]
+__all__ = ["Applied", "SourcedEvent", "apply_record"]
+
+
+class SourcedEvent(NamedTuple):
+    """One event of an entity with the input position it was read from."""
+
+    partition: int  # input partition
+    offset: int  # input offset: at or below the row's for ``partition`` means applied before
+    projection: bytes  # the compact event (``Event.project``)
 
 
 class Applied(NamedTuple):
@@ -25,7 +34,7 @@ def apply_record(
     row: EntityRow,
     catalog: Catalog,
     key_name: str,
-    events: list[tuple[int, int, bytes]],
+    events: Sequence[SourcedEvent],
     *,
     now_ms: int,
     dedupe_ids: int = 0,

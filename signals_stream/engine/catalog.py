@@ -29,7 +29,7 @@ from signals_stream.engine.windows import Window, effective_ttl, window_for
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.events.parse import Event, Projection
 from signals_stream.interventions import RuleIndex, RuleIntervention, build_index
-from signals_stream.routing.rekey import KeyRoute, RoutingPlan
+from signals_stream.routing import KeyRoute, RoutingPlan
 
 __all__ = ["Catalog", "KeyProgram", "PublishedGroup", "ReadableAttribute", "Slot", "slot_id"]
 
@@ -165,7 +165,7 @@ class Catalog:
         readers: dict[str, list[tuple[int | None, CompiledAttribute, CompiledKey]]] = {}
         since: dict[str, int] = {}
         for group, compiled in compiled_groups:
-            published = (published_at_ms or {}).get((group.name, group.version), 0)
+            published_ms = (published_at_ms or {}).get((group.name, group.version), 0)
             for attribute, definition in zip(
                 compiled.attributes, group.attributes or (), strict=True
             ):
@@ -173,7 +173,7 @@ class Catalog:
                 readers.setdefault(sid, []).append(
                     (_ttl_ms(group, definition), attribute, compiled.key)
                 )
-                since[sid] = min(since.get(sid, published), published)
+                since[sid] = min(since.get(sid, published_ms), published_ms)
         slots = {sid: _slot(sid, attrs, since[sid]) for sid, attrs in readers.items()}
         programs: dict[str, list[Slot]] = {}
         keys_by_name: dict[str, CompiledKey] = {}

@@ -1,38 +1,37 @@
 """The definitions the engine runs with right now: one catalog, swapped atomically.
 
-The definitions file (``--definitions`` / ``SIGNALS_DEFINITIONS``) installs a catalog at
-start-up; the registry (issue #5) will install new ones while running. A swap takes effect for
-the next event, without a restart. With no definitions, events are still re-keyed by the
-built-in web keys so entity rows (event counts, first/last seen) exist from the first minute.
+A worker holds one :class:`LiveCatalog`. The definitions file installs a catalog at start-up
+and the registry log installs new ones while running; a swap takes effect for the next batch,
+without a restart. With no definitions, events are still re-keyed by the built-in web keys so
+entity rows (event counts, first/last seen) exist from the first minute.
 """
 
 from __future__ import annotations
 
-from signals_stream.engine import Catalog
-from signals_stream.events.parse import Projection
-from signals_stream.routing.rekey import RoutingPlan, builtin_key
+from signals_stream.engine.catalog import Catalog
+from signals_stream.events.event import Projection
+from signals_stream.routing import RoutingPlan, builtin_key
 
-__all__ = ["DEFAULT_KEYS", "current_catalog", "current_plan", "install_catalog"]
+__all__ = ["DEFAULT_KEYS", "LiveCatalog"]
 
 DEFAULT_KEYS = ("domain_userid", "domain_sessionid")
 _DEFAULT_PLAN = RoutingPlan(
     keys=tuple(builtin_key(k) for k in DEFAULT_KEYS), projection=Projection()
 )
 
-_catalog = Catalog()
-_plan = _DEFAULT_PLAN
 
+class LiveCatalog:
+    """The installed catalog and the routing plan compiled from it."""
 
-def current_catalog() -> Catalog:
-    return _catalog
+    __slots__ = ("catalog", "plan")
 
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.catalog = Catalog()
+        self.plan = _DEFAULT_PLAN
+        if catalog is not None:
+            self.install(catalog)
 
-def current_plan() -> RoutingPlan:
-    return _plan
-
-
-def install_catalog(catalog: Catalog) -> None:
-    """Make ``catalog`` the one the agents and views use from now on."""
-    global _catalog, _plan
-    _catalog = catalog
-    _plan = catalog.routing_plan() if catalog.programs else _DEFAULT_PLAN
+    def install(self, catalog: Catalog) -> None:
+        """Make ``catalog`` the one the agents and views use from now on."""
+        plan = catalog.routing_plan() if catalog.programs else _DEFAULT_PLAN
+        self.catalog, self.plan = catalog, plan

@@ -12,6 +12,7 @@ from signals_stream.engine.read import read_attribute, read_group
 from signals_stream.engine.row import EntityRow
 from signals_stream.events.parse import Event
 from signals_stream.interventions import ResolvedRule, build_instances, evaluate
+from signals_stream.interventions.instance import InstanceDict
 
 __all__ = ["fire_interventions", "first_triggers", "watched_values"]
 
@@ -41,7 +42,7 @@ def fire_interventions(
     now_ms: int,
     *,
     before: Callable[[], EntityRow],
-) -> list[dict[str, Any]]:
+) -> list[InstanceDict]:
     """Evaluate the rules whose attributes changed; update ``row.fired``; return the
     ``InterventionInstance`` dicts to deliver (one per target, sharing an intervention id).
 
@@ -79,7 +80,7 @@ def fire_interventions(
     if len(events) > 1:  # rare: only an update that fired pays for the re-fold
         rules = [firing.rule for firing in evaluation.firings]
         triggers = first_triggers(rules, events, previous, before(), catalog, key_name, now_ms)
-    instances: list[dict[str, Any]] = []
+    instances: list[InstanceDict] = []
     for firing in evaluation.firings:
         event = triggers.get(firing.name, last)
         if event is not last:

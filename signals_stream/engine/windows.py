@@ -107,7 +107,8 @@ def bucket_start(event_time_ms: int, width_ms: int) -> int:
 
 
 def _start(bucket: list[Any]) -> int:
-    return bucket[0]
+    start: int = bucket[0]
+    return start
 
 
 class Window(Protocol):

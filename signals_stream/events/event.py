@@ -21,7 +21,7 @@ Atomic values travel as their validated TSV text, so decoding needs no re-valida
 from __future__ import annotations
 
 import logging
-from collections.abc import KeysView
+from collections.abc import KeysView, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,7 +238,7 @@ class Event:
             collector_ms, event_ms = doc["t"]
             vendor, name, version = doc["i"]
             entities = doc.get("c", {})
-            unstruct = doc.get("u") or (None,)
+            unstruct: Sequence[Any] = doc.get("u") or (None,)
             if not fields[_EVENT_ID] or type(collector_ms) is not int or type(entities) is not dict:
                 raise ValueError("event_id, times or entities missing")
             return Event(

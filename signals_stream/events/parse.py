@@ -223,8 +223,8 @@ def _json_entities(
         if wrapper is None or wrapper == "" or wrapper == {}:
             continue
         if name == "unstruct_event":
-            key, data = read_unstruct(wrapper)
-            unstruct = (key.unstruct_key, data, key)
+            schema, data = read_unstruct(wrapper)
+            unstruct = (schema.unstruct_key, data, schema)
         else:
             add_contexts(name, wrapper, entities)
     for key, value in shredded:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     ConfigDict,
@@ -55,7 +55,7 @@ InterventionOperator = Literal[
     "=", "!=", "<", ">", "<=", ">=", "like", "not like", "rlike", "not rlike",
     "in", "not in", "is null", "is not null", "changed",
 ]  # fmt: skip
-INTERVENTION_OPERATORS: tuple[str, ...] = InterventionOperator.__args__  # type: ignore[attr-defined]
+INTERVENTION_OPERATORS: tuple[str, ...] = get_args(InterventionOperator)
 MAX_CRITERIA_DEPTH = 32  # nesting of all/any/none; bounds recursion on hostile input
 
 # `group:attribute`, the group unversioned (the OpenAPI pattern, 3..257 characters).
@@ -142,7 +142,11 @@ def _node_kind(value: Any) -> str:
     if isinstance(value, dict):
         # No block key: a criterion. Several: the first wins, `extra="forbid"` names the rest.
         return next((f"<{k}>" for k in ("all", "any", "none") if k in value), "<criterion>")
-    kinds = {CriteriaAll: "<all>", CriteriaAny: "<any>", CriteriaNone: "<none>"}
+    kinds: dict[type[DefinitionModel], str] = {
+        CriteriaAll: "<all>",
+        CriteriaAny: "<any>",
+        CriteriaNone: "<none>",
+    }
     return kinds.get(type(value), "<criterion>")
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from signals_stream.definitions.evaluate import as_text
+from signals_stream.interventions.instance import InstanceDict
 from signals_stream.interventions.matcher import ResolvedRule
 from signals_stream.interventions.rule_criteria import Values
 
@@ -239,24 +240,24 @@ def build_instance(
     event_id: str | None = None,
     event_time_ms: int | None = None,
     triggered_at_ms: int | None = None,
-) -> dict[str, Any]:
+) -> InstanceDict:
     """One ``InterventionInstance`` as a JSON-ready dict, for one target.
 
     The SDK fields come first, then our metadata (left out when None); SDK clients ignore it.
     """
-    instance: dict[str, Any] = {
+    instance: InstanceDict = {
         "intervention_id": intervention_id,
         "name": name,
         "version": version,
         "target_attribute_key": {"name": target_name, "id": target_id},
         "attributes": dict(attributes),
     }
-    metadata = {
-        "triggered_at_ms": triggered_at_ms,
-        "event_id": event_id,
-        "event_time_ms": event_time_ms,
-    }
-    instance.update((k, v) for k, v in metadata.items() if v is not None)
+    if triggered_at_ms is not None:
+        instance["triggered_at_ms"] = triggered_at_ms
+    if event_id is not None:
+        instance["event_id"] = event_id
+    if event_time_ms is not None:
+        instance["event_time_ms"] = event_time_ms
     return instance
 
 
@@ -265,7 +266,7 @@ def build_instances(
     *,
     target_ids: Mapping[str, str | None],
     payload_values: Mapping[tuple[str, int], Mapping[str, Any]],
-) -> list[dict[str, Any]]:
+) -> list[InstanceDict]:
     """Every instance of a firing: one per target key the event has an id for.
 
     Args:

@@ -40,6 +40,7 @@ _CACHE_LIMIT = 50_000  # DFA transitions kept per pattern before the cache resta
 
 
 _CHAR, _SPLIT, _BOL, _EOL, _MATCH = range(5)
+_NO_CHARS = CharSet(())  # the (unread) argument of the states that consume no character
 
 
 class _Nfa:
@@ -47,11 +48,11 @@ class _Nfa:
 
     def __init__(self) -> None:
         self.kind: list[int] = []
-        self.arg: list[CharSet | None] = []
+        self.arg: list[CharSet] = []  # only _CHAR states read theirs
         self.out1: list[int] = []
         self.out2: list[int] = []
 
-    def add(self, kind: int, out1: int = -1, out2: int = -1, arg: CharSet | None = None) -> int:
+    def add(self, kind: int, out1: int = -1, out2: int = -1, arg: CharSet = _NO_CHARS) -> int:
         if len(self.kind) >= MAX_STATES:
             raise PatternError(f"pattern too large (more than {MAX_STATES} states)")
         self.kind.append(kind)
@@ -61,20 +62,20 @@ class _Nfa:
         return len(self.kind) - 1
 
     def emit(self, node: Node, nxt: int) -> int:
-        tag = node[0]
-        if tag == "set":
+        # Tested as `node[0] == ...` (not through a local) so that mypy narrows the node type.
+        if node[0] == "set":
             return self.add(_CHAR, nxt, arg=node[1])
-        if tag == "cat":
+        if node[0] == "cat":
             for child in reversed(node[1]):
                 nxt = self.emit(child, nxt)
             return nxt
-        if tag == "alt":
+        if node[0] == "alt":
             starts = [self.emit(branch, nxt) for branch in node[1]]
             start = starts[-1]
             for other in reversed(starts[:-1]):
                 start = self.add(_SPLIT, other, start)
             return start
-        if tag == "rep":
+        if node[0] == "rep":
             _, body, lo, hi = node
             tail = nxt
             if hi is None:
@@ -86,7 +87,7 @@ class _Nfa:
             for _ in range(lo):
                 tail = self.emit(body, tail)
             return tail
-        return self.add(_BOL if tag == "bol" else _EOL, nxt)
+        return self.add(_BOL if node[0] == "bol" else _EOL, nxt)
 
 
 class Matcher:
@@ -145,7 +146,7 @@ class Matcher:
         nfa = self._nfa
         moved = [
             nfa.out1[s] for s in self._states[sid] if nfa.kind[s] == _CHAR and char in nfa.arg[s]
-        ]  # type: ignore[operator]
+        ]
         nxt = self._intern(self._closure(moved, at_start=False) | self._mid)
         self._trans[(sid, char)] = nxt
         return nxt

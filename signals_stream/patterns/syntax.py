@@ -23,12 +23,19 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import Literal, TypeAlias
+
+from signals_stream.errors import DefinitionError
 
 __all__ = [
     "MAX_PATTERN_LENGTH",
     "MAX_REPEAT",
+    "AnchorNode",
     "CharSet",
     "Node",
+    "RepNode",
+    "SeqNode",
+    "SetNode",
     "PatternError",
     "parse_like",
     "parse_rlike",
@@ -38,7 +45,7 @@ MAX_PATTERN_LENGTH = 512
 MAX_REPEAT = 1000  # RE2's limit for {n,m}
 
 _MAX_CHAR = 0x10FFFF
-_Ranges = tuple[tuple[int, int], ...]
+_Ranges: TypeAlias = tuple[tuple[int, int], ...]
 # RE2's ASCII classes: \d [0-9], \w [0-9A-Za-z_], \s [\t\n\f\r ].
 _SHORTHAND: dict[str, _Ranges] = {
     "d": ((48, 57),),
@@ -50,8 +57,9 @@ _QUANT = re.compile(r"\{(\d+)(,(\d*))?\}")
 _LEADING_FLAGS = re.compile(r"\(\?([a-zA-Z]+)\)")
 
 
-class PatternError(ValueError):
-    """An unsupported or oversized pattern (a ``ValueError``, so pydantic reports it)."""
+class PatternError(DefinitionError, ValueError):
+    """An unsupported or oversized pattern: a definition error (422), and a ``ValueError`` so
+    that pydantic reports it raised in a validator."""
 
 
 def _complement(ranges: _Ranges) -> _Ranges:
@@ -88,7 +96,11 @@ class CharSet:
         return hit != self.negated
 
 
-Node = tuple  # see the module docstring
+SetNode: TypeAlias = tuple[Literal["set"], CharSet]
+SeqNode: TypeAlias = tuple[Literal["cat", "alt"], tuple["Node", ...]]
+AnchorNode: TypeAlias = tuple[Literal["bol", "eol"]]
+RepNode: TypeAlias = tuple[Literal["rep"], "Node", int, int | None]
+Node: TypeAlias = SetNode | SeqNode | AnchorNode | RepNode  # see the module docstring
 
 
 class _Parser:
@@ -118,7 +130,7 @@ class _Parser:
         return branches[0] if len(branches) == 1 else ("alt", tuple(branches))
 
     def cat(self) -> Node:
-        items = []
+        items: list[Node] = []
         while self.pos < len(self.p) and self.p[self.pos] not in "|)":
             items.append(self.repeat())
         return ("cat", tuple(items))
@@ -191,8 +203,10 @@ class _Parser:
         self.pos += 1
         return inner
 
-    def escaped(self, *, in_class: bool) -> _Ranges | str | Node:
-        """After a backslash: shorthand ranges (negated: complemented), a char or an anchor."""
+    def escaped(self) -> _Ranges | str:
+        """After a backslash: shorthand ranges (negated: complemented) or a char.
+
+        The anchors ``\\A \\z \\Z`` (outside a class only) are read by :meth:`escape`."""
         if self.pos >= len(self.p):
             raise self.fail("trailing backslash")
         char = self.p[self.pos]
@@ -209,8 +223,6 @@ class _Parser:
                 raise self.fail(f"\\{char} needs {size} hex digits")
             self.pos += size
             return chr(int(digits, 16))
-        if not in_class and char in "AzZ":
-            return ("bol",) if char == "A" else ("eol",)
         if char.isdigit():
             raise self.fail("backreferences and octal escapes are not supported")
         if char in "bB":
@@ -220,12 +232,14 @@ class _Parser:
         return char
 
     def escape(self) -> Node:
-        found = self.escaped(in_class=False)
+        char = self.p[self.pos : self.pos + 1]
+        if char in ("A", "z", "Z"):
+            self.pos += 1
+            return ("bol",) if char == "A" else ("eol",)
+        found = self.escaped()
         if isinstance(found, str):
             return self.literal(found)
-        if found and isinstance(found[0], str):  # an anchor node
-            return found
-        return ("set", CharSet(found))  # type: ignore[arg-type]
+        return ("set", CharSet(found))
 
     def charclass(self) -> CharSet:
         negated = self.p.startswith("^", self.pos)
@@ -243,7 +257,7 @@ class _Parser:
             if self.p.startswith("[:", self.pos):
                 raise self.fail("POSIX classes ([:alpha:]) are not supported")
             self.pos += 1
-            low: str | _Ranges = self.escaped(in_class=True) if char == "\\" else char
+            low: str | _Ranges = self.escaped() if char == "\\" else char
             if not isinstance(low, str):
                 ranges.extend(low)
                 continue
@@ -252,7 +266,7 @@ class _Parser:
                 self.pos += 1
                 high_char = self.p[self.pos]
                 self.pos += 1
-                high = self.escaped(in_class=True) if high_char == "\\" else high_char
+                high = self.escaped() if high_char == "\\" else high_char
                 if not isinstance(high, str) or ord(high) < ord(low):
                     raise self.fail("bad character range")
                 ranges.append((ord(low), ord(high)))
@@ -285,7 +299,7 @@ def parse_like(pattern: str) -> Node:
         PatternError: longer than :data:`MAX_PATTERN_LENGTH`.
     """
     _check_length(pattern)
-    anything = ("set", CharSet((), negated=True))
+    anything: SetNode = ("set", CharSet((), negated=True))
     items: list[Node] = []
     chars = iter(pattern)
     for char in chars:

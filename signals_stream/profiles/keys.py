@@ -13,13 +13,10 @@ layout is unambiguous whatever the entity id holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from aiokafka.partitioner import murmur2
+from signals_stream.routing import split_row_key
 
-from signals_stream.routing.rekey import split_row_key
-
-__all__ = ["RedisLayout", "entity_partition"]
+__all__ = ["RedisLayout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +35,3 @@ class RedisLayout:
 
     def synced(self, partition: int) -> bytes:
         return f"{self.prefix}:synced:{partition}".encode()
-
-
-@lru_cache(maxsize=100_000)
-def entity_partition(entity_id: bytes, partitions: int) -> int:
-    """The entity-state partition of an id: Kafka's default partitioner on the raw id bytes,
-    as the ingest agent and Faust's router compute it. Cached: murmur2 is pure Python."""
-    return (murmur2(entity_id) & 0x7FFFFFFF) % partitions

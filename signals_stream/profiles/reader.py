@@ -10,27 +10,17 @@ its data and the owner is copying it again). The caller then asks the workers.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Literal
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from signals_stream.engine.row import EntityRow, decode_row
-from signals_stream.errors import SignalsStreamError, StateError
-from signals_stream.profiles.keys import RedisLayout, entity_partition
+from signals_stream.errors import ProfilesUnavailable, StateError
+from signals_stream.kafka.partitioning import entity_partition
+from signals_stream.profiles.keys import RedisLayout
 from signals_stream.serving.retrieval import EntityRef
 
 __all__ = ["ProfilesUnavailable", "RedisRows"]
-
-
-class ProfilesUnavailable(SignalsStreamError):
-    """The profiles store cannot answer for these ids right now."""
-
-    http_status = 503
-
-    def __init__(self, message: str, reason: Literal["down", "syncing", "corrupt"]) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class RedisRows:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signals_stream.definitions import AttributeGroup, AttributeKey
-from signals_stream.errors import DefinitionError, SignalsStreamError
+from signals_stream.errors import AlreadyExists, Conflict, DefinitionError
 from signals_stream.interventions import RuleIntervention
 from signals_stream.registry.entries import (
     LABELS,
@@ -44,18 +44,6 @@ __all__ = [
     "set_published",
     "update",
 ]
-
-
-class AlreadyExists(SignalsStreamError):
-    """POST of a definition that exists: the SDK answers it with a PUT."""
-
-    http_status = 400
-
-
-class Conflict(SignalsStreamError):
-    """The request is valid but the registry's state forbids it (e.g. deleting while published)."""
-
-    http_status = 409
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,31 +8,9 @@ a configured token the protected endpoints refuse every request rather than run 
 
 from __future__ import annotations
 
-import functools
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from faust.web import Request, Response, View
-
-__all__ = ["bearer_token", "check_token", "requires_token"]
-
-P = ParamSpec("P")
-V = TypeVar("V", bound=View)
-
-_configured: bytes | None = None
-_loaded = False
-
-
-def _token() -> bytes | None:
-    global _configured, _loaded
-    if not _loaded:
-        from signals_stream.app import settings
-
-        secret = settings.api_token
-        _configured = secret.get_secret_value().encode() if secret is not None else None
-        _loaded = True
-    return _configured
+__all__ = ["bearer_token", "check_token"]
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -56,23 +34,3 @@ def check_token(authorization: str | None, expected: bytes | None) -> str | None
     if not hmac.compare_digest(given.encode(), expected):
         return "invalid bearer token"
     return None
-
-
-def requires_token(
-    handler: Callable[Concatenate[V, Request, P], Awaitable[Response]],
-) -> Callable[Concatenate[V, Request, P], Awaitable[Response]]:
-    """Decorate a view method: 401 with a JSON error unless the request has the token."""
-
-    @functools.wraps(handler)
-    async def checked(self: V, request: Request, *args: P.args, **kwargs: P.kwargs) -> Response:
-        refused = check_token(request.headers.get("Authorization"), _token())
-        if refused is not None:
-            return unauthorized(self, refused)
-        return await handler(self, request, *args, **kwargs)
-
-    return checked
-
-
-def unauthorized(view: View, detail: str) -> Response:
-    body: dict[str, Any] = {"error": "unauthorized", "detail": detail}
-    return view.json(body, status=401, headers={"WWW-Authenticate": 'Bearer realm="signals"'})

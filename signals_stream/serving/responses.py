@@ -1,24 +1,27 @@
-"""JSON responses and error mapping shared by the API views."""
+"""JSON responses for the workers' Faust views, and their error adapter (``api_errors``) over
+the one exception-to-answer mapping, ``serving.errors_http.error_answer``."""
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
+from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
+from faust.web.exceptions import WebError
 
-from signals_stream.errors import DefinitionError, NotFoundError, SignalsStreamError
+from signals_stream.errors import DefinitionError
+from signals_stream.serving.errors_http import ErrorAnswer, error_answer, status_answer
 
-__all__ = ["api_errors", "error", "json_body", "ok"]
+__all__ = ["answer_error", "api_errors", "error", "error_answer", "json_body", "ok"]
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 V = TypeVar("V", bound=View)
-
-_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 409: "conflict"}
-_ERROR_CODES |= {405: "method_not_allowed", 422: "invalid", 501: "not_implemented"}
-_ERROR_CODES |= {503: "unavailable"}
 
 
 def ok(view: View, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -31,8 +34,21 @@ def ok(view: View, body: Any, status: int = 200, headers: dict[str, str] | None 
 
 
 def error(view: View, status: int, detail: str) -> Response:
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return ok(view, {"error": _ERROR_CODES.get(status, "error"), "detail": detail}, status, headers)
+    """An error answer from a status alone (e.g. 405, 501); raise an error of the tree instead
+    where one fits."""
+    return _respond(view, status_answer(status, detail))
+
+
+def answer_error(view: View, exc: Exception) -> Response:
+    """The answer to ``exc`` (:func:`error_answer`); logged with its traceback if a bug."""
+    answer = error_answer(exc)
+    if answer.unexpected:
+        logger.error("%s: %s", type(view).__name__, exc, exc_info=exc)
+    return _respond(view, answer)
+
+
+def _respond(view: View, answer: ErrorAnswer) -> Response:
+    return ok(view, answer.body, answer.status, answer.headers or None)
 
 
 async def json_body(request: Request) -> Any:
@@ -53,14 +69,21 @@ async def json_body(request: Request) -> Any:
 def api_errors(
     handler: Callable[Concatenate[V, Request, P], Awaitable[Response]],
 ) -> Callable[Concatenate[V, Request, P], Awaitable[Response]]:
-    """Answer our own errors as JSON with their HTTP status instead of a 500."""
+    """Answer any exception of the view as JSON (:func:`error_answer`): errors of the tree with
+    their status, anything else 500, logged with its traceback.
+
+    Faust's ``WebError`` and aiohttp's ``HTTPException`` pass through: they are answers already,
+    made by Faust's dispatch and aiohttp. So does ``TimeoutError``, which aiohttp answers 504.
+    """
 
     @functools.wraps(handler)
     async def answered(self: V, request: Request, *args: P.args, **kwargs: P.kwargs) -> Response:
         try:
             return await handler(self, request, *args, **kwargs)
-        except (DefinitionError, NotFoundError, SignalsStreamError) as exc:
-            return error(self, exc.http_status if exc.http_status < 500 else 503, str(exc))
+        except (WebError, aiohttp_web.HTTPException, TimeoutError):
+            raise
+        except Exception as exc:
+            return answer_error(self, exc)
 
     return answered
 

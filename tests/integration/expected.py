@@ -14,7 +14,7 @@ from signals_stream.engine import fold_events, read_group
 from signals_stream.engine.row import EntityRow
 from signals_stream.events.parse import Event, parse_record
 from signals_stream.registry.loader import load_definitions
-from signals_stream.routing.rekey import route_event
+from signals_stream.routing import route_event
 from tests.integration.workers import Worker
 
 __all__ = ["expected_values", "lifetime_definitions", "mismatches"]

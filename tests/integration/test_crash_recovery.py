@@ -18,7 +18,8 @@ from signals_stream.devtools.generator import GeneratorConfig, generate_events
 from tests.integration.expected import expected_values, lifetime_definitions, mismatches
 from tests.integration.workers import Worker, stream_app
 
-pytestmark = pytest.mark.integration
+# Its waits add up to ~390 s (two workers healthy, 60 s producer, 120 s catch-up).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 EVENTS = 4000
 USERS = 60

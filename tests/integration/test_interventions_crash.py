@@ -22,7 +22,8 @@ from tests.integration.test_crash_recovery import _produce_in_background
 from tests.integration.workers import Worker, stream_app
 from tests.unit.engine.test_engine_interventions import _run
 
-pytestmark = pytest.mark.integration
+# Its waits add up to ~380 s (two workers healthy, 60 s producer, 120 s consume).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 EVENTS = 4000
 USERS = 60

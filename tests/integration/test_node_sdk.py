@@ -54,6 +54,8 @@ NODE = shutil.which("node")
 NPM = shutil.which("npm")
 pytestmark = [
     pytest.mark.integration,
+    # The first test sets up the module's fixture: `npm ci` (up to 300 s), a worker (90 s), reads.
+    pytest.mark.timeout(900),
     pytest.mark.skipif(NODE is None, reason="node is not installed (the Node SDK needs Node 18+)"),
 ]
 

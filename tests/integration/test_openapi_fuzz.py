@@ -31,7 +31,8 @@ from tests.integration.workers import API_TOKEN, running_worker, stream_app
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis (test extra) is needed")
 from schemathesis import APIOperation, Case, GenerationMode  # noqa: E402
 
-pytestmark = pytest.mark.integration
+# Worker healthy (90 s), a 100 s fuzzing budget and the operation running at its end.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 EXAMPLES_PER_MODE = 12
 BUDGET_S = 100.0

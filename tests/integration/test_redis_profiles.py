@@ -27,7 +27,8 @@ from tests.integration.expected import expected_values, lifetime_definitions, mi
 from tests.integration.workers import Worker, running_worker, stream_app
 from tests.redis_server import SHARED_REDIS_URL, delete_prefix, private_redis
 
-pytestmark = pytest.mark.integration
+# Its waits add up to ~400 s (worker and API healthy, four 60 s convergence loops).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 KEYS = {"domain_userid": "ecommerce_user", "domain_sessionid": "ecommerce_session"}
 

@@ -121,6 +121,8 @@ def test_http_contract_of_the_registry(kafka_broker, tmp_path: Path) -> None:
         worker.stop()
 
 
+# Four worker starts (90 s each), three 90 s convergence loops and two stops: ~760 s at worst.
+@pytest.mark.timeout(900)
 def test_published_groups_are_computed_everywhere_and_survive_restarts(
     kafka_broker, tmp_path: Path
 ) -> None:

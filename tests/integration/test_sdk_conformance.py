@@ -845,6 +845,7 @@ def test_registry_survives_a_restart(scenario: Scenario) -> None:
     _wait_user_values(scenario, scenario.user_a)
 
 
+@pytest.mark.timeout(600)  # a worker start (90 s) and seven 60 s reads: ~530 s at worst
 def test_registry_changes_reach_a_second_worker(scenario: Scenario) -> None:
     second = scenario.start_worker(scenario.base / "state-2", "worker-2.log")
     scenario.extra_workers.append(second)

@@ -19,7 +19,8 @@ from signals_stream.devtools.produce import produce_records
 from tests.integration.workers import running_worker, stream_app
 from tests.unit.engine.test_engine_interventions import EXAMPLE, _run
 
-pytestmark = pytest.mark.integration
+# Its waits add up to ~300 s (worker healthy, three 60 s waits, a 20 s stop).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _raw_client(url: str, frames: queue.Queue[str], opened: threading.Event) -> None:

@@ -15,7 +15,8 @@ from signals_stream.devtools.produce import produce_records
 from tests.integration.expected import expected_values, lifetime_definitions, mismatches
 from tests.integration.workers import Worker, stream_app
 
-pytestmark = pytest.mark.integration
+# Its waits add up to ~310 s (two workers healthy, a 90 s convergence deadline).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def test_table_views_answer_every_entity_from_either_worker(kafka_broker, tmp_path: Path) -> None:

@@ -26,9 +26,8 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     [("faust", {"@ingest", "@entities"}), ("lean", {"@entities"})],
 )
 def test_faust_finds_the_app_and_its_agents(mode: str, agents: set[str]) -> None:
-    result = _run(
-        "faust", "-A", "signals_stream.app", "--json", "agents", env={"SIGNALS_INGEST_MODE": mode}
-    )
+    env = {"SIGNALS_INGEST_MODE": mode}
+    result = _run("faust", "-A", "signals_stream.worker", "--json", "agents", env=env)
     assert result.returncode == 0, result.stderr
     names = {row["name"] for row in orjson.loads(result.stdout)}
     assert names == agents

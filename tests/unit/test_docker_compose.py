@@ -108,8 +108,8 @@ def _faust_changelog_topics(env: dict[str, str]) -> dict[str, int]:
     """Changelog topic name -> partitions of the app's tables, from Faust itself (a fresh
     process: importing the app reads its settings from the environment)."""
     code = (
-        "from signals_stream.app import app\n"
-        "import tables.entity_rows\n"
+        "from signals_stream.worker import default_worker\n"
+        "app = default_worker().app\n"
         "for table in app.tables.values():\n"
         "    print(table.changelog_topic.get_topic_name(), table.partitions)\n"
     )

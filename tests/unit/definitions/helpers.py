@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from signals_stream.events.parse import Event, parse_json, parse_tsv
+from tests.datafiles import DATA_DIR
 
-__all__ = ["DATA", "capture_bodies", "capture_result", "make_event", "tsv_events"]
+__all__ = ["capture_bodies", "capture_result", "make_event", "tsv_events"]
 
-# shared/ sits beside the repository (locally and in CI).
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-_CAPTURE = DATA / "signals-sdk-wire-capture" / "capture-signals-py-0.4.10.json"
+_CAPTURE = DATA_DIR / "signals-sdk-wire-capture" / "capture-signals-py-0.4.10.json"
 _CONTEXTS = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0"
 _UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 
@@ -67,7 +65,7 @@ def capture_result(step: str) -> Any:
 def tsv_events(relative: str) -> tuple[Event, ...]:
     """Every good event of a shared TSV file, parsed by the real parser."""
     events = []
-    for line in (DATA / relative).read_bytes().splitlines():
+    for line in (DATA_DIR / relative).read_bytes().splitlines():
         try:
             events.append(parse_tsv(line))
         except Exception:  # noqa: BLE001 - the files hold deliberately bad rows too

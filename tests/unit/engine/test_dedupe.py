@@ -8,7 +8,7 @@ from signals_stream.definitions import AttributeGroup
 from signals_stream.engine import Catalog, apply_record, read_group
 from signals_stream.engine.row import EntityRow, decode_row, encode_row
 from signals_stream.events.parse import parse_record
-from signals_stream.routing.rekey import route_event
+from signals_stream.routing import route_event
 from tests.datafiles import DATA_DIR
 
 T0 = 1_800_000_000_000

@@ -3,15 +3,12 @@ batches the events were folded in (a replay after a crash splits them differentl
 
 from __future__ import annotations
 
-from functools import partial
-
 from signals_stream.devtools.generator import GeneratorConfig, generate_events
-from signals_stream.engine import apply_record, fire_interventions, watched_values
-from signals_stream.engine.row import decode_row, encode_row
+from signals_stream.engine import SourcedEvent, step_row
 from signals_stream.events.parse import parse_record
 from signals_stream.interventions import intervention_id
 from signals_stream.registry.loader import load_definitions
-from signals_stream.routing.rekey import entity_row_key, route_event
+from signals_stream.routing import entity_row_key, route_event
 from tests.unit.engine.test_engine_interventions import EXAMPLE, NOW
 
 CART_ADD = b'"type":"add_to_cart"'
@@ -23,42 +20,28 @@ def _lines(count: int) -> list[bytes]:
 
 
 def _run_in_batches(lines: list[bytes], size: int) -> tuple[list[dict], int]:
-    """Fold ``lines`` as the state writer does, ``size`` input records per batch (one update
-    per entity per batch). Returns what was sent, and how many firings a batch attributed to
-    an event other than its last."""
+    """Fold ``lines`` with the entity agent's row step, ``size`` input records per batch (one
+    update per entity per batch). Returns what was sent, and how many firings a batch
+    attributed to an event other than its last."""
     catalog = load_definitions(EXAMPLE).catalog()
     plan = catalog.routing_plan()
     store: dict[bytes, bytes] = {}
     sent: list[dict] = []
     moved = 0
     for start in range(0, len(lines), size):
-        batch: dict[bytes, tuple[str, str, list[tuple[int, int, bytes]]]] = {}
+        batch: dict[bytes, tuple[str, bytes, list[SourcedEvent]]] = {}
         for offset in range(start, min(start + size, len(lines))):
-            for key_name, entity_id, partition, off, projection in route_event(
-                parse_record(lines[offset]), plan, partition=0, offset=offset
-            ):
-                row_key = entity_row_key(key_name, entity_id)
-                entry = batch.setdefault(row_key, (key_name, entity_id.decode(), []))
-                entry[2].append((partition, off, projection))
+            for item in route_event(parse_record(lines[offset]), plan, partition=0, offset=offset):
+                row_key = entity_row_key(item.key_name, item.entity_id)
+                entry = batch.setdefault(row_key, (item.key_name, item.entity_id, []))
+                entry[2].append(SourcedEvent(item.partition, item.offset, item.projection))
         for row_key, (key_name, entity_id, sourced) in batch.items():
-            raw = store.get(row_key)
-            row = decode_row(raw)
-            previous = watched_values(row, catalog, key_name, NOW)
-            done = apply_record(row, catalog, key_name, sourced, now_ms=NOW)
-            if done.events and catalog.rules.watched(key_name):
-                instances = fire_interventions(
-                    row,
-                    catalog,
-                    key_name,
-                    entity_id,
-                    previous,
-                    done.events,
-                    NOW,
-                    before=partial(decode_row, raw),
-                )
-                sent += instances
-                moved += sum(1 for i in instances if i["event_id"] != done.events[-1].event_id)
-            store[row_key] = encode_row(row)
+            update = step_row(store.get(row_key), catalog, key_name, entity_id, sourced, NOW)
+            sent += update.instances
+            if update.instances:
+                last = parse_record(lines[max(o.offset for o in sourced)]).event_id
+                moved += sum(1 for i in update.instances if i.get("event_id") != last)
+            store[row_key] = update.row
     return sent, moved
 
 

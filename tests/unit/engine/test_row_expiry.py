@@ -7,7 +7,7 @@ from signals_stream.engine import Catalog, apply_record, row_expired
 from signals_stream.engine.installed import DEFAULT_KEYS
 from signals_stream.engine.row import EntityRow
 from signals_stream.events.parse import parse_record
-from signals_stream.routing.rekey import route_event
+from signals_stream.routing import route_event
 from tests.datafiles import DATA_DIR
 
 T0 = 1_800_000_000_000

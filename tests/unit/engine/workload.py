@@ -23,7 +23,7 @@ from typing import Any
 from signals_stream.engine import Catalog, apply_record, read_group
 from signals_stream.engine.row import EntityRow, decode_row, encode_row
 from signals_stream.events.parse import parse_tsv
-from signals_stream.routing.rekey import EntityEvent, entity_row_key, route_event
+from signals_stream.routing import EntityEvent, entity_row_key, route_event
 from tests.dbt_seeds import ECOMMERCE_SEED, seed_rows, seed_tsv
 from tests.unit.engine.groups import build_catalog
 

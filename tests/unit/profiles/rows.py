@@ -11,9 +11,9 @@ from signals_stream.engine import Catalog, apply_record
 from signals_stream.engine.expiry import row_expires_at_ms
 from signals_stream.engine.row import EntityRow, decode_row, encode_row
 from signals_stream.events.parse import parse_record
-from signals_stream.profiles.keys import entity_partition
+from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.registry.loader import load_definitions
-from signals_stream.routing.rekey import entity_row_key, route_event, split_row_key
+from signals_stream.routing import entity_row_key, route_event, split_row_key
 from tests.integration.expected import EXAMPLE
 
 __all__ = ["MemoryTable", "example_catalog", "example_rows", "expiry_for"]

@@ -15,7 +15,7 @@ from signals_stream.engine.row import decode_row
 from signals_stream.profiles import ProfilesUnavailable, RedisLayout, RedisRows, RowMirror, connect
 from signals_stream.registry import OnlineAttributesRequest, Registry
 from signals_stream.registry.entries import fixed_entries
-from signals_stream.routing.rekey import entity_row_key, split_row_key
+from signals_stream.routing import entity_row_key, split_row_key
 from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
 from tests.redis_server import SHARED_REDIS_URL, RedisServer, delete_prefix, unique_prefix
 from tests.unit.profiles.rows import (

@@ -20,7 +20,7 @@ from signals_stream.kafka.auth import client_auth, faust_credentials, ssl_contex
 from signals_stream.kafka.topics import tail_consumer
 from signals_stream.settings import Settings, load_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SASL = {
     "broker_security_protocol": "SASL_SSL",
     "broker_sasl_mechanism": "SCRAM-SHA-512",
@@ -162,7 +162,8 @@ def test_the_worker_app_gets_the_credentials_and_its_canonical_url() -> None:
     code = (
         "import json\n"
         "from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth\n"
-        "from signals_stream.app import app\n"
+        "from signals_stream.worker import default_worker\n"
+        "app = default_worker().app\n"
         "auth = credentials_to_aiokafka_auth(app.conf.broker_credentials, app.conf.ssl_context)\n"
         "print(json.dumps({'protocol': auth['security_protocol'],\n"
         "    'mechanism': auth['sasl_mechanism'], 'user': auth['sasl_plain_username'],\n"

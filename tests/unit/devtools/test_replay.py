@@ -22,13 +22,13 @@ from signals_stream.devtools.replay import (
 )
 from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
 from signals_stream.events.parse import parse_record
+from tests.datafiles import DATA_DIR
 
-DATA = Path("/work/shared/data")
-MICRO = DATA / "kafka-live-viewer-profiles/micro.1.tsv"
-WIDEROW_TSV = DATA / "snowplow-rdb-loader/widerow-json.input-events.tsv"
-WIDEROW_JSON = DATA / "snowplow-rdb-loader/widerow-json.output-widerows.jsonl"
-GO_SDK_LINE = DATA / "snowplow-golang-analytics-sdk/readme-quickstart-add_to_cart.tsv"
-INVALID_TIMESTAMPS = DATA / "snowplow-rdb-loader/invalidtimestamp.input-events.tsv"
+MICRO = DATA_DIR / "kafka-live-viewer-profiles/micro.1.tsv"
+WIDEROW_TSV = DATA_DIR / "snowplow-rdb-loader/widerow-json.input-events.tsv"
+WIDEROW_JSON = DATA_DIR / "snowplow-rdb-loader/widerow-json.output-widerows.jsonl"
+GO_SDK_LINE = DATA_DIR / "snowplow-golang-analytics-sdk/readme-quickstart-add_to_cart.tsv"
+INVALID_TIMESTAMPS = DATA_DIR / "snowplow-rdb-loader/invalidtimestamp.input-events.tsv"
 TARGET_MS = 1_750_000_000_123
 
 _TEXT = re.compile(r"(\d{4}-\d\d-\d\d)([ T])(\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|\+00:00)?")
@@ -53,7 +53,6 @@ def _lines_of(path: Path) -> list[bytes]:
     return [line for line in path.read_bytes().split(b"\n") if line]
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared sample data")
 @pytest.mark.parametrize("path", [MICRO, WIDEROW_TSV, WIDEROW_JSON, GO_SDK_LINE])
 def test_real_files_round_trip_line_for_line(path: Path) -> None:
     records = list(iter_records([path]))
@@ -94,7 +93,6 @@ def test_dash_reads_standard_input_as_bytes() -> None:
     ]
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared sample data")
 @pytest.mark.parametrize("path", [MICRO, WIDEROW_TSV, GO_SDK_LINE])
 def test_shift_to_now_moves_every_tsv_timestamp_by_one_constant(path: Path) -> None:
     records = list(iter_records([path]))
@@ -123,7 +121,6 @@ def test_shift_to_now_moves_every_tsv_timestamp_by_one_constant(path: Path) -> N
     assert moved >= len(records)
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared sample data")
 def test_shift_to_now_edits_json_records_in_place() -> None:
     records = list(iter_records([WIDEROW_JSON]))
     newest = newest_event_time_ms(records)
@@ -154,7 +151,6 @@ def test_json_record_whose_text_is_ambiguous_is_reserialized() -> None:
     assert doc["x"]["collector_tstamp"] == "2024-01-01T00:00:00.000Z"
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="needs the shared sample data")
 def test_records_that_cannot_be_shifted_pass_through_unchanged() -> None:
     bad_years = list(iter_records([INVALID_TIMESTAMPS]))
     shifted = [shift_record(r, 3_600_000) for r in bad_years]

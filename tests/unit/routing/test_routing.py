@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals_stream.engine.installed import current_plan
+from signals_stream.engine.installed import LiveCatalog
 from signals_stream.events.parse import parse_record
-from signals_stream.routing.rekey import (
+from signals_stream.routing import (
     decode_entity_events,
     encode_entity_event_records,
     encode_entity_events,
@@ -59,7 +59,7 @@ def test_a_truncated_record_is_rejected() -> None:
 def test_a_real_event_routes_to_each_default_key_with_its_source_position() -> None:
     line = (DATA_DIR / "kafka-live-viewer-profiles" / "micro.1.tsv").read_bytes().split(b"\n")[0]
     event = parse_record(line)
-    routed = route_event(event, current_plan(), partition=3, offset=41)
+    routed = route_event(event, LiveCatalog().plan, partition=3, offset=41)
     assert {(name, entity_id) for name, entity_id, *_ in routed} == {
         ("domain_userid", event.atomic("domain_userid").encode()),
         ("domain_sessionid", event.atomic("domain_sessionid").encode()),

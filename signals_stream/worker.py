@@ -1,0 +1,150 @@
+"""The worker's composition root: settings in, a Faust app with everything registered out.
+
+:func:`build_worker` is the one place that wires the worker, in this order:
+
+1. the app, its topics and tables (``signals_stream.app``, ``tables/``);
+2. the worker's state (``WorkerState``): registry and live catalog (definitions file first,
+   then the registry log), counters, subscriber hub, push receipts, Redis mirror, row store;
+3. the agents: ingest (lean consumer or Faust agent), entities with the sweep, the
+   interventions and push-receipt tails, the Redis mirror's drain;
+4. the views, the catch-all JSON 404 for ``/api/v1/...`` last (its pattern would shadow them).
+
+Importing this module does nothing. ``faust -A signals_stream.worker worker`` reads the
+module's ``app`` attribute, which builds the worker from the environment on first access;
+``signals-stream worker`` calls :func:`build_worker` itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from agents.entities import register_entities
+from agents.ingest import register_faust_ingest, register_stats_log
+from agents.interventions_tail import register_interventions_tail
+from agents.lean_ingest import register_lean_ingest
+from agents.profiles_mirror import register_profiles_mirror
+from agents.push_receipts import register_push_receipts
+from signals_stream.api.attributes import register_attribute_views
+from signals_stream.api.entities import register_entity_views
+from signals_stream.api.interventions import register_intervention_views
+from signals_stream.api.metrics import register_metrics_view
+from signals_stream.api.openapi import register_catch_all_view, register_docs_views
+from signals_stream.api.registry import register_registry_views
+from signals_stream.api.tables import register_table_views
+from signals_stream.app import declare_topics, make_app
+from signals_stream.delivery.hub import Hub
+from signals_stream.delivery.push import DeliveryReceipts
+from signals_stream.delivery.pusher import Pusher
+from signals_stream.engine.installed import LiveCatalog
+from signals_stream.errors import ConfigurationError, DefinitionError
+from signals_stream.kafka.transport import SignalsApp
+from signals_stream.profiles.worker import worker_mirror
+from signals_stream.registry import Registry
+from signals_stream.registry.entries import fixed_entries
+from signals_stream.registry.loader import load_definitions
+from signals_stream.settings import Settings, load_settings
+from signals_stream.worker_state import WorkerState
+from tables.entity_rows import declare_entity_rows
+from tables.registry_log import RegistryLog, declare_registry_table
+from tables.row_store import RowStore
+
+__all__ = ["build_worker", "default_worker", "initial_registry"]
+
+
+def initial_registry(settings: Settings) -> Registry:
+    """The registry before its log is read: built-in keys plus the definitions file.
+
+    Raises:
+        DefinitionError: the definitions file is invalid (the message names the item).
+    """
+    if settings.definitions is None:
+        return Registry()
+    loaded = load_definitions(settings.definitions)
+    return Registry(fixed_entries(loaded.keys, loaded.groups, loaded.interventions))
+
+
+def build_worker(settings: Settings) -> WorkerState:
+    """A worker for ``settings``: its app with every agent, table and view registered."""
+    _pin_library_log_levels(settings)
+    registry = initial_registry(settings)
+    live = LiveCatalog(registry.catalog())
+
+    app = make_app(settings)
+    topics = declare_topics(app, settings)
+    entity_rows = declare_entity_rows(app, settings)
+    registry_log = RegistryLog(registry, live)
+    declare_registry_table(app, registry_log)
+
+    mirror = worker_mirror(settings, live)
+    token = settings.api_token
+    state = WorkerState(
+        settings=settings,
+        app=app,
+        topics=topics,
+        entity_rows=entity_rows,
+        rows=RowStore(app, entity_rows, mirror),
+        registry=registry,
+        registry_log=registry_log,
+        live=live,
+        hub=Hub(),
+        pusher=Pusher(
+            app,
+            DeliveryReceipts(),
+            interventions_topic=settings.interventions_topic,
+            receipts_topic=topics.receipts_name,
+            timeout_s=settings.push_receipt_timeout_ms / 1000,
+        ),
+        mirror=mirror,
+        api_token=None if token is None else token.get_secret_value().encode(),
+    )
+
+    if settings.ingest_mode == "lean":
+        register_lean_ingest(state)
+    else:
+        register_faust_ingest(state)
+    register_stats_log(state)
+    register_entities(state)
+    register_interventions_tail(state)
+    register_push_receipts(state)
+    if mirror is not None:
+        register_profiles_mirror(state, mirror)
+
+    register_attribute_views(state)
+    register_entity_views(state)
+    register_table_views(state)
+    register_registry_views(state)
+    register_intervention_views(state)
+    register_metrics_view(state)
+    register_docs_views(state)
+    register_catch_all_view(state)  # last: see the module docstring
+    return state
+
+
+@cache
+def default_worker() -> WorkerState:
+    """The worker of this process's environment (``SIGNALS_*``), built once.
+
+    Raises:
+        SystemExit: a setting or the definitions file is invalid (one line naming it).
+    """
+    try:
+        return build_worker(load_settings())
+    except (ConfigurationError, DefinitionError) as exc:  # one clear line, not a traceback
+        raise SystemExit(f"signals-stream: {exc}") from None
+
+
+def __getattr__(name: str) -> SignalsApp:
+    # ``faust -A signals_stream.worker`` looks up ``app``: build it then, not at import.
+    if name == "app":
+        return default_worker().app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _pin_library_log_levels(settings: Settings) -> None:
+    """Faust's worker spinner sets the root logger to DEBUG when the level is WARN or higher,
+    which makes every per-message debug call in aiokafka build a log record."""
+    for library in ("aiokafka", "faust", "mode"):
+        logging.getLogger(library).setLevel(
+            max(logging.INFO, logging.getLevelName(settings.log_level))
+        )

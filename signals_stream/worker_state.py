@@ -1,0 +1,70 @@
+"""What one worker holds while it runs, built once by the composition root.
+
+Agents and views receive this object; nothing here is a module-level global, so two workers
+can be built in one process (the in-process tests do) and nothing depends on import order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+from faust.tables.manager import TableManager
+from faust.types import TableT
+
+from signals_stream.app import Topics
+from signals_stream.delivery.hub import Hub
+from signals_stream.delivery.pusher import Pusher
+from signals_stream.engine.installed import LiveCatalog
+from signals_stream.kafka.transport import SignalsApp
+from signals_stream.ops.latency import BatchHistogram
+from signals_stream.ops.stats import IngestStats
+from signals_stream.profiles import RowMirror
+from signals_stream.registry import Registry
+from signals_stream.settings import Settings
+from tables.registry_log import RegistryLog
+from tables.row_store import RowStore
+
+__all__ = ["InputLag", "WorkerState"]
+
+InputLag = Callable[[], Awaitable[dict[tuple[str, int], int]]]
+
+
+async def _no_input_lag() -> dict[tuple[str, int], int]:
+    return {}
+
+
+@dataclass(eq=False)
+class WorkerState:
+    """One worker's parts: its app and tables, the live definitions, counters and delivery."""
+
+    settings: Settings
+    app: SignalsApp
+    topics: Topics
+    entity_rows: TableT
+    rows: RowStore  # the only way to entity rows (the storage seam)
+    registry: Registry
+    registry_log: RegistryLog
+    live: LiveCatalog
+    hub: Hub  # local SSE subscribers
+    pusher: Pusher  # direct pushes and their receipts
+    mirror: RowMirror | None  # the Redis profiles store, with SIGNALS_REDIS_URL
+    api_token: bytes | None
+    stats: IngestStats = field(default_factory=IngestStats)
+    # Event time (derived_tstamp, else collector_tstamp) -> the ingest stage routed the event.
+    event_to_processed: BatchHistogram = field(default_factory=BatchHistogram)
+    # Routed by the ingest stage -> its entity row is written (readable on /tables, /entities).
+    processed_to_visible: BatchHistogram = field(default_factory=BatchHistogram)
+    rows_swept: int = 0
+    # Lag of the input partitions read by the lean ingest consumer (set when it runs).
+    input_lag: InputLag = _no_input_lag
+
+    def tables_recovered(self) -> bool:
+        """Whether the tables are recovered (the worker is ready to serve)."""
+        return cast(TableManager, self.app.tables).recovery.completed.is_set()
+
+    def entity_partitions(self) -> set[int]:
+        """The entity partitions this worker is assigned now (active)."""
+        name = self.topics.entity_events_name
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == name}

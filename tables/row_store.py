@@ -1,0 +1,124 @@
+"""The storage seam: every use of Faust's RocksDB store internals lives in this module.
+
+Entity rows are read and written by explicit partition number, straight in the partition's
+RocksDB database, with one raw changelog record per write:
+
+* ``table[key] = value`` costs about half a millisecond per write in Faust (a future message
+  through the producer buffer, sensors, and a RocksDB put of the changelog offset on every
+  acknowledgement), more than the whole engine step; ``Table.get`` adds a sensor call, a
+  key-index update and a raised ``KeyError`` per new row. Faust's store still owns the
+  databases, so recovery, standby replicas and routing are unchanged.
+* Faust picks the partition of a table write from the stream's *current event*, which inside a
+  batch is not the event the row belongs to (faust#497); here the caller names it.
+
+The changelog offset is persisted once per partition per batch, from the acknowledgement of the
+batch's last record. Faust flushes the producer before committing input offsets, so the
+changelog never lags a commit. Pinned to faust-streaming 0.15.x: re-check on upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from functools import partial
+from typing import Any, Protocol, cast
+
+from aiokafka.structs import RecordMetadata
+from faust.types import TP, AppT, TableT
+
+__all__ = ["RowMirrorSink", "RowStore"]
+
+
+class RowMirrorSink(Protocol):
+    """Where written and deleted rows are copied (the Redis profiles store), or nothing."""
+
+    def put(self, row_key: bytes, value: bytes, partition: int) -> None: ...
+
+    def delete(self, row_key: bytes, partition: int) -> None: ...
+
+
+class RowStore:
+    """Get, put, delete and scan entity rows by table partition."""
+
+    def __init__(self, app: AppT, table: TableT, mirror: RowMirrorSink | None = None) -> None:
+        self._app = app
+        self._table = table
+        self._mirror = mirror
+        self._changelog = table.changelog_topic.get_topic_name()
+        self._last: dict[int, asyncio.Future[RecordMetadata]] = {}
+
+    @property
+    def changelog_topic(self) -> str:
+        return self._changelog
+
+    def _store(self) -> Any:
+        return self._table.data
+
+    def owns(self, partition: int) -> bool:
+        """Whether the partition's database is open here (assigned, active or standby)."""
+        return partition in getattr(self._store(), "_dbs", {})
+
+    def _db(self, partition: int) -> Any:
+        # Faust's store opens the database of a partition on first use.
+        return self._store()._db_for_partition(partition)  # noqa: SLF001 - the seam
+
+    def get(self, partition: int, row_key: bytes) -> bytes | None:
+        """The row under ``row_key`` in ``partition``, if any (for the partition's writer)."""
+        value = self._db(partition).get(row_key)
+        return None if value is None else bytes(value)
+
+    def lookup(self, partition: int, row_key: bytes) -> bytes | None:
+        """Like :meth:`get` for readers: never opens the database of a partition that is not
+        open here (a partition this worker does not hold has no rows here)."""
+        db = getattr(self._store(), "_dbs", {}).get(partition)
+        value = None if db is None else db.get(row_key)
+        return None if value is None else bytes(value)
+
+    async def put(self, partition: int, row_key: bytes, value: bytes) -> None:
+        """Store ``value`` under ``row_key`` in ``partition`` and its changelog."""
+        self._db(partition).put(row_key, value)
+        sent = await self._app.producer.send(self._changelog, row_key, value, partition, None, None)
+        self._last[partition] = cast("asyncio.Future[RecordMetadata]", sent)
+        if self._mirror is not None:
+            self._mirror.put(row_key, value, partition)
+
+    async def delete(self, partition: int, row_key: bytes) -> None:
+        """Delete ``row_key`` from ``partition``, with a changelog tombstone (a restore does
+        not bring it back)."""
+        self._db(partition).delete(row_key)
+        sent = await self._app.producer.send(self._changelog, row_key, None, partition, None, None)
+        self._last[partition] = cast("asyncio.Future[RecordMetadata]", sent)
+        if self._mirror is not None:
+            self._mirror.delete(row_key, partition)
+
+    def finish_batch(self) -> None:
+        """Persist each partition's changelog offset once its last record is acknowledged."""
+        for partition, future in self._last.items():
+            future.add_done_callback(partial(self._persist, partition))
+        self._last = {}
+
+    def _persist(self, partition: int, future: asyncio.Future[RecordMetadata]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return  # the send failed: Faust's producer flush fails the commit, nothing lost
+        # Only while this worker still owns the partition (a rebalance may have moved it).
+        if self.owns(partition):
+            tp = TP(self._changelog, partition)
+            self._store().set_persisted_offset(tp, future.result().offset)
+
+    def scan(self, partition: int, after: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Every row of ``partition`` in key order, from the first key after ``after``.
+
+        A snapshot iterator: rows may be written and deleted meanwhile. Empty when the
+        partition is not open here. Faust's offset bookkeeping key is left out.
+        """
+        store = self._store()
+        db = getattr(store, "_dbs", {}).get(partition)
+        if db is None:
+            return iter(())
+        skip = getattr(store, "offset_key", None)
+        items = db.items() if after is None else db.items(from_key=after)
+        return (
+            (bytes(key), bytes(value))
+            for key, value in items
+            if key != skip and (after is None or key != after)
+        )
