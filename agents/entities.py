@@ -30,6 +30,7 @@ def register_entities(state: WorkerState) -> None:
     async def entities(stream: StreamT[bytes]) -> None:
         """Per batch: one read and at most one write per entity row (``agents.rows``), then a
         bounded sweep slice of each partition the batch came from."""
+        await state.registry_log.ready.wait()  # the whole catalog, from the first event
         # ``take_events`` is the concrete stream's (Faust's StreamT lacks it)
         async for batch in cast(Stream[bytes], stream).take_events(
             settings.agent_batch_size, within=settings.agent_batch_within_ms / 1000

@@ -35,6 +35,7 @@ def register_faust_ingest(state: WorkerState) -> None:
         """Parse a batch; bad records go to the dead-letter topic; the good ones leave as one
         entity-events record per entity partition (in input order), so the entity agent folds
         each entity once per batch."""
+        await state.registry_log.ready.wait()  # the whole catalog, from the first event
         # ``take_events`` is the concrete stream's (Faust's StreamT lacks it)
         async for batch in cast(Stream[bytes], stream).take_events(
             settings.agent_batch_size, within=settings.agent_batch_within_ms / 1000

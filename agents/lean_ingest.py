@@ -111,6 +111,7 @@ class LeanIngest(Service):
     async def _consume(self) -> None:
         consumer = self.consumer
         max_records = self._state.settings.broker_max_poll_records
+        await self._state.registry_log.ready.wait()  # the whole catalog, from the first event
         while not self.should_stop:
             try:
                 batches = await consumer.getmany(

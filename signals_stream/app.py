@@ -7,11 +7,14 @@ composition root (``signals_stream.worker``) calls them and registers everything
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
 from faust.types import TopicT
 
-from signals_stream.kafka.auth import faust_credentials
+from signals_stream.kafka.auth import client_auth, faust_credentials
+from signals_stream.kafka.end_offsets import verified_end_offsets
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.settings import Settings
 
@@ -29,9 +32,15 @@ RECEIPTS_TOPIC_SUFFIX = "intervention-receipts"
 
 def make_app(settings: Settings) -> SignalsApp:
     """Build the Faust app, tuned for a small machine (see docs/architecture.md#tuning)."""
+    bootstrap, auth = settings.bootstrap_servers, client_auth(settings)
+
+    async def verify_end_offsets(tps: list[TopicPartition]) -> Mapping[TopicPartition, int]:
+        return await verified_end_offsets(bootstrap, tps, auth=auth)
+
     return SignalsApp(
         settings.app_id,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        verify_end_offsets=verify_end_offsets,
         broker=settings.broker,
         broker_credentials=faust_credentials(settings),
         # The worker registers agents, tables and views explicitly: venusian autodiscovery

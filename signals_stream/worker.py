@@ -5,8 +5,8 @@
 1. the app, its topics and tables (``signals_stream.app``, ``tables/``);
 2. the worker's state (``WorkerState``): registry and live catalog (definitions file first,
    then the registry log), counters, subscriber hub, push receipts, Redis mirror, row store;
-3. the agents: ingest (lean consumer or Faust agent), entities with the sweep, the
-   interventions and push-receipt tails, the Redis mirror's drain;
+3. the registry log's tail, then the agents: ingest (lean consumer or Faust agent), entities
+   with the sweep, the interventions and push-receipt tails, the Redis mirror's drain;
 4. the views, the catch-all JSON 404 for ``/api/v1/...`` last (its pattern would shadow them).
 
 Importing this module does nothing. ``faust -A signals_stream.worker worker`` reads the
@@ -36,45 +36,27 @@ from signals_stream.app import declare_topics, make_app
 from signals_stream.delivery.hub import Hub
 from signals_stream.delivery.push import DeliveryReceipts
 from signals_stream.delivery.pusher import Pusher
-from signals_stream.engine.installed import LiveCatalog
 from signals_stream.errors import ConfigurationError, DefinitionError
+from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.profiles.worker import worker_mirror
-from signals_stream.registry import Registry
-from signals_stream.registry.entries import fixed_entries
-from signals_stream.registry.loader import load_definitions
 from signals_stream.settings import Settings, load_settings
 from signals_stream.worker_state import WorkerState
 from tables.entity_rows import declare_entity_rows
-from tables.registry_log import RegistryLog, declare_registry_table
 from tables.row_store import RowStore
 
-__all__ = ["build_worker", "default_worker", "initial_registry"]
-
-
-def initial_registry(settings: Settings) -> Registry:
-    """The registry before its log is read: built-in keys plus the definitions file.
-
-    Raises:
-        DefinitionError: the definitions file is invalid (the message names the item).
-    """
-    if settings.definitions is None:
-        return Registry()
-    loaded = load_definitions(settings.definitions)
-    return Registry(fixed_entries(loaded.keys, loaded.groups, loaded.interventions))
+__all__ = ["build_worker", "default_worker"]
 
 
 def build_worker(settings: Settings) -> WorkerState:
     """A worker for ``settings``: its app with every agent, table and view registered."""
     _pin_library_log_levels(settings)
-    registry = initial_registry(settings)
-    live = LiveCatalog(registry.catalog())
+    registry_log = RegistryLog.from_settings(settings)  # the definitions file, then the log
+    live = registry_log.live
 
     app = make_app(settings)
     topics = declare_topics(app, settings)
     entity_rows = declare_entity_rows(app, settings)
-    registry_log = RegistryLog(registry, live)
-    declare_registry_table(app, registry_log)
 
     mirror = worker_mirror(settings, live)
     token = settings.api_token
@@ -84,7 +66,7 @@ def build_worker(settings: Settings) -> WorkerState:
         topics=topics,
         entity_rows=entity_rows,
         rows=RowStore(app, entity_rows, mirror),
-        registry=registry,
+        registry=registry_log.registry,
         registry_log=registry_log,
         live=live,
         hub=Hub(),
@@ -99,6 +81,10 @@ def build_worker(settings: Settings) -> WorkerState:
         api_token=None if token is None else token.get_secret_value().encode(),
     )
 
+    async def read_registry_log() -> None:  # the agents and /healthz wait for it
+        await registry_log.run(create=True)
+
+    app.task(read_registry_log)
     if settings.ingest_mode == "lean":
         register_lean_ingest(state)
     else:

@@ -17,13 +17,13 @@ from signals_stream.app import Topics
 from signals_stream.delivery.hub import Hub
 from signals_stream.delivery.pusher import Pusher
 from signals_stream.engine.installed import LiveCatalog
+from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.ops.latency import BatchHistogram
 from signals_stream.ops.stats import IngestStats
 from signals_stream.profiles import RowMirror
 from signals_stream.registry import Registry
 from signals_stream.settings import Settings
-from tables.registry_log import RegistryLog
 from tables.row_store import RowStore
 
 __all__ = ["InputLag", "WorkerState"]
@@ -61,8 +61,12 @@ class WorkerState:
     input_lag: InputLag = _no_input_lag
 
     def tables_recovered(self) -> bool:
-        """Whether the tables are recovered (the worker is ready to serve)."""
+        """Whether the tables are recovered."""
         return cast(TableManager, self.app.tables).recovery.completed.is_set()
+
+    def ready(self) -> bool:
+        """Ready to serve: tables recovered and the registry log read to its end."""
+        return self.registry_log.ready.is_set() and self.tables_recovered()
 
     def entity_partitions(self) -> set[int]:
         """The entity partitions this worker is assigned now (active)."""

@@ -34,11 +34,12 @@ class EntityView(WorkerView):
 
 
 class HealthView(WorkerView):
-    """200 once the worker has recovered its tables and processes its partitions."""
+    """200 once the worker has read the registry log, recovered its tables and processes its
+    partitions."""
 
     async def get(self, request: Request) -> Response:
         app = self.state.app
-        recovered = self.state.tables_recovered()
+        recovered = self.state.ready()
         assignment = app.consumer.assignment() if recovered else set()
         entity_events = self.state.topics.entity_events_name
         body = {

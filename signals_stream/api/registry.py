@@ -75,9 +75,9 @@ class CollectionView(WorkerView):
     async def post(self, request: Request, kind: str) -> Response:
         body = await json_body(request)
         registry, log = self.state.registry, self.state.registry_log
-        async with log.write_lock:
+        async with log.writing():
             entry, changes = create(registry, _kind(kind), body, _now_ms())
-            await log.write(changes)
+            await log.write(changes, self.state.app.producer)
         return ok(
             self, render(registry.find(entry.kind, entry.name, entry.version) or entry, registry)
         )
@@ -144,26 +144,26 @@ async def _update(
 ) -> Response:
     body = await json_body(request)
     registry, log = view.state.registry, view.state.registry_log
-    async with log.write_lock:
+    async with log.writing():
         entry, changes = update(registry, kind, name, version, body, _now_ms())
-        await log.write(changes)
+        await log.write(changes, view.state.app.producer)
     return ok(view, render(registry.find(kind, entry.name, entry.version) or entry, registry))
 
 
 async def _delete(view: WorkerView, kind: Kind, name: str, version: int | None) -> Response:
     registry, log = view.state.registry, view.state.registry_log
-    async with log.write_lock:
+    async with log.writing():
         changes = delete(registry, kind, name, version, _now_ms())
-        await log.write(changes)
+        await log.write(changes, view.state.app.producer)
     return ok(view, {"ok": True})
 
 
 async def _switch(view: WorkerView, request: Request, published: bool) -> Response:
     selection = PublishSelection.parse(await json_body(request))
     registry, log = view.state.registry, view.state.registry_log
-    async with log.write_lock:
+    async with log.writing():
         changes = set_published(registry, selection, published, _now_ms())
-        await log.write(changes)
+        await log.write(changes, view.state.app.producer)
     verb = "published" if published else "unpublished"
     status: dict[str, Any] = {"status": verb if changes else f"nothing to {verb[:-2]}"}
     return ok(view, status)

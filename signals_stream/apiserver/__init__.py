@@ -1,6 +1,6 @@
 """``signals-stream api``: the Signals read API as a stateless process, scaled apart from the
 workers. It runs no Faust app (``signals_stream.app`` is never imported): definitions come from
-the registry log (``registry_tail``), entity rows from the Redis profiles store, and both are
+the registry log (``kafka.registry_log``), entity rows from the Redis profiles store, and both are
 evaluated with the workers' code (``server``)."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from aiohttp import web
 from yarl import URL
 
 from signals_stream.apiserver.proxy import WorkerProxy
-from signals_stream.apiserver.registry_tail import RegistryTail
 from signals_stream.apiserver.server import ApiServer
 from signals_stream.errors import ConfigurationError
+from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.profiles import RedisLayout, RedisRows, connect
 from signals_stream.settings import Settings
 
@@ -38,7 +38,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     if token is None:
         logger.warning("SIGNALS_API_TOKEN is not set: every call will be refused")
     client = connect(settings.redis_url)
-    tail = RegistryTail(settings)
+    tail = RegistryLog.from_settings(settings)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         proxy = WorkerProxy(settings.worker_url, session) if settings.worker_url else None
         server = ApiServer(
@@ -61,7 +61,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             URL(settings.redis_url).with_user(None),  # no password in logs
             settings.worker_url or "none",
         )
-        following = asyncio.create_task(tail.run(), name="registry-tail")
+        following = asyncio.create_task(tail.run(create=False), name="registry-log")
         try:
             await _until_stopped()
         finally:

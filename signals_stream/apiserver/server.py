@@ -24,7 +24,6 @@ import orjson
 from aiohttp import web
 
 from signals_stream.apiserver.proxy import SOURCE_HEADER, WorkerProxy
-from signals_stream.apiserver.registry_tail import RegistryTail
 from signals_stream.engine import read_group
 from signals_stream.errors import (
     BadRequest,
@@ -33,6 +32,7 @@ from signals_stream.errors import (
     ProfilesUnavailable,
     Unavailable,
 )
+from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.profiles import RedisRows
 from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
 from signals_stream.registry.render import render
@@ -100,7 +100,7 @@ class ApiServer:
 
     def __init__(
         self,
-        tail: RegistryTail,
+        tail: RegistryLog,
         rows: RedisRows,
         *,
         token: bytes | None,

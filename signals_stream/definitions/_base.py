@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Self, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
 from signals_stream.errors import DefinitionError
 
@@ -80,6 +80,17 @@ class DefinitionModel(BaseModel):
     # Tells pydantic this __init__ only wraps the base one, so nested models are validated by
     # pydantic-core directly and their errors keep their full path (e.g. `attributes.2.ttl`).
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_extras_are_absent(cls, data: Any) -> Any:
+        """An unknown field sent as ``null`` is no field: models that keep unknown fields
+        (``extra="allow"``) would otherwise hold a ``None`` that their wire form omits, and a
+        body would not round-trip (found by fuzzing)."""
+        if not isinstance(data, dict) or cls.model_config.get("extra") != "allow":
+            return data
+        known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+        return {k: v for k, v in data.items() if v is not None or k in known}
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | str | bytes) -> Self:

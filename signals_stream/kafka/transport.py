@@ -1,24 +1,72 @@
-"""Faust's aiokafka transport with the consumer's fetch long-poll made configurable (glue).
+"""Faust's aiokafka transport, with two changes (glue).
 
+* **The fetch long-poll is configurable.**
 Faust hard-codes ``fetch_max_wait_ms=1500``. A broker that does not answer a long-poll as soon
 as data arrives (the local Tansu broker, seen here) then adds up to 1.5 s per hop, and an event
 crosses two hops (input, entity events) before it is visible. ``SIGNALS_CONSUMER_FETCH_MAX_WAIT_MS``
 bounds that; on Apache Kafka the long-poll returns early anyway and the setting only changes how
 often an idle consumer asks.
+* **End offsets are verified.** Faust's changelog recovery asks the broker for each changelog
+  partition's end and trusts the answer; a broker that reports it short (Tansu, see
+  ``kafka/end_offsets.py``) makes a restarted worker stop at recovery with a ``ConsistencyError``
+  ("persisted offset ... higher than the last offset in that topic") although nothing was lost.
+  The consumer reads each partition's tail to find the true end first; a changelog that really
+  lost records still fails that check.
+* **A partition without a committed offset starts where ``auto_offset_reset`` says.** After
+  recovery Faust seeks each stream partition to its committed offset, and aiokafka leaves a
+  partition with none (or 0) where its fetcher stands. But the fetcher has been fetching during
+  recovery, records Faust dropped while the streams were paused: a worker killed before its
+  group's first commit came back reading the entity-events topic from its end, and the entity
+  events forwarded before the kill were never applied. Such partitions are now sought
+  explicitly (to the beginning, with the default ``earliest``; rows skip what they applied).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import faust
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TransportT
+from faust.types import TP, TransportT
 
-__all__ = ["SignalsApp"]
+__all__ = ["EndOffsets", "SignalsApp"]
+
+# Partitions -> their true end offsets (``kafka.end_offsets.verified_end_offsets``).
+EndOffsets = Callable[[list[TopicPartition]], Awaitable[Mapping[TopicPartition, int]]]
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return await self.call_thread(self._seek_to_committed_exactly)
+
+    async def _seek_to_committed_exactly(self) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+        committed: dict[TopicPartition, int | None] = await consumer.seek_to_committed()
+        for tp, offset in committed.items():
+            if offset == 0:
+                consumer.seek(tp, 0)  # aiokafka seeks only to offsets > 0
+        unset = [tp for tp, offset in committed.items() if offset is None or offset < 0]
+        if unset:
+            if self.app.conf.consumer_auto_offset_reset == "latest":
+                await consumer.seek_to_end(*unset)
+            else:
+                await consumer.seek_to_beginning(*unset)
+        return cast(Mapping[TP, int], committed)
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        reported = await super()._highwaters(partitions)
+        verify = self.app.verify_end_offsets  # type: ignore[attr-defined]
+        if verify is None:
+            return reported
+        verified = await verify([TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        # Never below the broker's answer; None (no offset known) stays None.
+        return {
+            tp: end if end is None else max(end, verified.get(_tp(tp), end))
+            for tp, end in reported.items()
+        }
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Read by aiokafka when the consumer starts and builds its fetcher.
@@ -36,11 +84,23 @@ class _Transport(driver.Transport):
     Consumer = _Consumer
 
 
-class SignalsApp(faust.App):
-    """``faust.App`` whose consumer long-polls at most ``fetch_max_wait_ms``."""
+def _tp(tp: TP) -> TopicPartition:
+    return TopicPartition(tp.topic, tp.partition)
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int = 1500, **kwargs: Any) -> None:
+
+class SignalsApp(faust.App):
+    """``faust.App`` whose consumer long-polls at most ``fetch_max_wait_ms`` and checks the
+    end offsets its recovery relies on with ``verify_end_offsets`` (when given)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait_ms: int = 1500,
+        verify_end_offsets: EndOffsets | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.verify_end_offsets = verify_end_offsets
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> TransportT:

@@ -28,8 +28,10 @@ from signals_stream.definitions import AttributeGroup, AttributeKey
 from signals_stream.engine import Catalog
 from signals_stream.errors import DefinitionError
 from signals_stream.interventions import RuleIntervention
+from signals_stream.registry.entries import Registry, fixed_entries
+from signals_stream.settings import Settings
 
-__all__ = ["LoadedDefinitions", "load_definitions"]
+__all__ = ["LoadedDefinitions", "initial_registry", "load_definitions"]
 
 _DATA_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 
@@ -146,3 +148,16 @@ def _module_objects(source: str | Path) -> list[Any]:
         candidates = value if isinstance(value, list | tuple) else [value]
         found += [c for c in candidates if hasattr(c, "model_dump") and not isinstance(c, type)]
     return found
+
+
+def initial_registry(settings: Settings) -> Registry:
+    """The registry before its log is read: built-in keys plus the definitions file
+    (``SIGNALS_DEFINITIONS``), as every worker and ``signals-stream api`` start.
+
+    Raises:
+        DefinitionError: the definitions file is invalid (the message names the item).
+    """
+    if settings.definitions is None:
+        return Registry()
+    loaded = load_definitions(settings.definitions)
+    return Registry(fixed_entries(loaded.keys, loaded.groups, loaded.interventions))

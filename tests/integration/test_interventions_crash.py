@@ -127,15 +127,14 @@ def test_sigkill_mid_stream_sends_each_firing_under_one_id(
     # One input partition: each entity sees its events in the reference's order.
     app = stream_app(kafka_broker, "crash-rules", input_partitions=1)
     state_dir = tmp_path / "state"
-    # One record per produce batch: Tansu's end-offset bug (see test_crash_recovery.py).
-    env = app.env(
-        state_dir, SIGNALS_DEFINITIONS=str(definitions), SIGNALS_PRODUCER_MAX_BATCH_SIZE="1"
-    )
+    env = app.env(state_dir, SIGNALS_DEFINITIONS=str(definitions))  # default producer settings
     first = Worker(env, tmp_path / "worker-1.log")
     first.wait_healthy()
     producer = _produce_in_background(kafka_broker.bootstrap, app.input_topic, lines, rate=1000)
-    time.sleep(2.0)  # about half the events are in, and firings are being sent
+    # Killed mid-stream, once it has applied events and firings are being sent.
+    applied = first.wait_applied(EVENTS // 2)
     first.kill()
+    assert applied < 2 * EVENTS, "the worker had applied everything: not a mid-stream crash"
     if not keep_local_state:
         shutil.rmtree(state_dir)
     second = Worker(env, tmp_path / "worker-2.log")

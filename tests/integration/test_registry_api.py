@@ -135,9 +135,7 @@ def test_published_groups_are_computed_everywhere_and_survive_restarts(
     app = stream_app(kafka_broker, "reg-two", input_partitions=1)
 
     def start(i: int) -> Worker:
-        # One record per batch: Tansu's end offset is the last batch's base + 1, so a restarted
-        # worker's changelog recovery would stop short of a batch's other records.
-        env = app.env(tmp_path / f"w{i}", SIGNALS_PRODUCER_MAX_BATCH_SIZE="1")
+        env = app.env(tmp_path / f"w{i}")  # default producer settings
         return Worker(env, tmp_path / f"worker-{i}.log")
 
     workers = [start(0), start(1)]

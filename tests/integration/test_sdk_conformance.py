@@ -65,9 +65,6 @@ OWNER = "conformance@example.com"
 # only after this pause, and reads are polled for at most READ_TIMEOUT_S.
 PUBLISH_SETTLE_S = 2.0
 READ_TIMEOUT_S = 60.0
-# Tansu (the test broker) can end changelog recovery one record batch short; one record per
-# batch keeps its answer exact (see docs/architecture.md). Real Kafka needs nothing of the kind.
-RESTART_SAFE = {"SIGNALS_PRODUCER_MAX_BATCH_SIZE": "1"}
 STOP_GRACE_S = 20.0
 
 # --- enriched events with known ids ------------------------------------------------------------
@@ -447,7 +444,7 @@ class Scenario:
         return expected_user(self.events, "domain_userid", user)
 
     def start_worker(self, state_dir: Path, log_name: str) -> Worker:
-        worker = Worker(self.app.env(state_dir, **RESTART_SAFE), self.base / log_name)
+        worker = Worker(self.app.env(state_dir), self.base / log_name)
         worker.wait_healthy()
         return worker
 
@@ -460,7 +457,7 @@ class Scenario:
 def scenario(kafka_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     base = tmp_path_factory.mktemp("sdk-conformance")
     app = stream_app(kafka_broker, "sdk")
-    worker = Worker(app.env(base / "state", **RESTART_SAFE), base / "worker-1.log")
+    worker = Worker(app.env(base / "state"), base / "worker-1.log")
     subscription = None
     scn: Scenario | None = None
     try:

@@ -107,6 +107,27 @@ class Worker:
             time.sleep(0.3)
         raise AssertionError(f"worker not healthy after {timeout_s}s:\n{self.log_tail()}")
 
+    def stats(self) -> dict[str, Any]:
+        status, body = self.get("/stats", timeout=2)
+        assert status == 200, body
+        return dict(orjson.loads(body))
+
+    def wait_applied(self, at_least: int, timeout_s: float = 60.0) -> int:
+        """Wait until this worker has applied ``at_least`` events (``/stats``); how many.
+
+        A crash test kills a worker only once it has really processed events: on a slow
+        machine a fixed sleep would silently turn it into a plain restart test.
+        """
+        deadline = time.monotonic() + timeout_s
+        applied = 0
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                applied = int(self.stats()["applied"])
+                if applied >= at_least:
+                    return applied
+            time.sleep(0.05)
+        raise AssertionError(f"only {applied} events applied after {timeout_s}s")
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from signals_stream.apiserver.registry_tail import RegistryTail
 from signals_stream.apiserver.server import ApiServer
+from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.profiles import RedisLayout, RedisRows, RowMirror, connect
 from signals_stream.settings import load_settings
 from tests.integration.expected import EXAMPLE
@@ -31,7 +31,7 @@ async def api() -> AsyncIterator[tuple[TestClient, ApiServer, RowMirror]]:
     prefix = unique_prefix("api")
     redis_client = connect(SHARED_REDIS_URL)
     layout = RedisLayout(prefix)
-    tail = RegistryTail(load_settings(definitions=EXAMPLE, app_id=prefix))
+    tail = RegistryLog.from_settings(load_settings(definitions=EXAMPLE, app_id=prefix))
     server = ApiServer(
         tail, RedisRows(redis_client, layout, PARTITIONS), token=TOKEN.encode(), proxy=None
     )
