@@ -66,9 +66,7 @@ def build_worker(settings: Settings) -> WorkerState:
         topics=topics,
         entity_rows=entity_rows,
         rows=RowStore(app, entity_rows, mirror),
-        registry=registry_log.registry,
         registry_log=registry_log,
-        live=live,
         hub=Hub(),
         pusher=Pusher(
             app,

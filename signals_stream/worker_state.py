@@ -44,9 +44,7 @@ class WorkerState:
     topics: Topics
     entity_rows: TableT
     rows: RowStore  # the only way to entity rows (the storage seam)
-    registry: Registry
-    registry_log: RegistryLog
-    live: LiveCatalog
+    registry_log: RegistryLog  # the registry, its live catalog, and their log
     hub: Hub  # local SSE subscribers
     pusher: Pusher  # direct pushes and their receipts
     mirror: RowMirror | None  # the Redis profiles store, with SIGNALS_REDIS_URL
@@ -59,6 +57,14 @@ class WorkerState:
     rows_swept: int = 0
     # Lag of the input partitions read by the lean ingest consumer (set when it runs).
     input_lag: InputLag = _no_input_lag
+
+    @property
+    def registry(self) -> Registry:
+        return self.registry_log.registry
+
+    @property
+    def live(self) -> LiveCatalog:
+        return self.registry_log.live
 
     def tables_recovered(self) -> bool:
         """Whether the tables are recovered."""

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
+from signals_stream.engine import Catalog
 from signals_stream.engine.installed import LiveCatalog
 from signals_stream.errors import DefinitionError, RegistryUnavailable
 from signals_stream.kafka.auth import client_auth
@@ -80,7 +81,7 @@ class RegistryLog:
         self._read = asyncio.Condition()
         # One API write at a time per worker: a command validates against the registry as of
         # its own previous writes.
-        self.write_lock = asyncio.Lock()
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryLog:
@@ -93,7 +94,7 @@ class RegistryLog:
         return cls(settings, registry, LiveCatalog(registry.catalog()))
 
     @property
-    def catalog(self) -> Any:
+    def catalog(self) -> Catalog:
         return self.live.catalog
 
     async def run(self, *, create: bool) -> None:
@@ -213,7 +214,7 @@ class RegistryLog:
             await asyncio.wait_for(self.ready.wait(), WRITE_VISIBLE_TIMEOUT_S)
         except TimeoutError:
             raise RegistryUnavailable("the registry log is not read yet; retry shortly") from None
-        async with self.write_lock:
+        async with self._write_lock:
             yield
 
     async def write(self, changes: Sequence[Change], producer: Producer) -> None:

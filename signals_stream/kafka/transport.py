@@ -60,7 +60,7 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
         verify = self.app.verify_end_offsets  # type: ignore[attr-defined]
         if verify is None:
             return reported
-        verified = await verify([TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        verified = await verify([_tp(tp) for tp in partitions])
         # Never below the broker's answer; None (no offset known) stays None.
         return {
             tp: end if end is None else max(end, verified.get(_tp(tp), end))
