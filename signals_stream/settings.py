@@ -193,6 +193,20 @@ class Settings(BaseSettings):
         description="How long a direct push waits for a subscriber's delivery receipt before "
         "answering 'undelivered'.",
     )
+    sse_resume_lookback_s: int = Field(
+        300,
+        ge=0,
+        le=86_400,
+        description="How far back a Server-Sent Events stream that reconnects with "
+        "Last-Event-ID is sent what it missed (0: no resume).",
+    )
+    sse_resume_max_entries: int = Field(
+        20_000,
+        ge=0,
+        le=10_000_000,
+        description="Interventions each worker holds in memory for reconnecting streams "
+        "(oldest dropped first; about 1 KB each).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("broker")

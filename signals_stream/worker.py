@@ -36,6 +36,7 @@ from signals_stream.app import declare_topics, make_app
 from signals_stream.delivery.hub import Hub
 from signals_stream.delivery.push import DeliveryReceipts
 from signals_stream.delivery.pusher import Pusher
+from signals_stream.delivery.recent import RecentInterventions
 from signals_stream.errors import ConfigurationError, DefinitionError
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.kafka.transport import SignalsApp
@@ -67,7 +68,12 @@ def build_worker(settings: Settings) -> WorkerState:
         entity_rows=entity_rows,
         rows=RowStore(app, entity_rows, mirror),
         registry_log=registry_log,
-        hub=Hub(),
+        hub=Hub(
+            recent=RecentInterventions(
+                lookback_ms=settings.sse_resume_lookback_s * 1000,
+                max_entries=settings.sse_resume_max_entries,
+            )
+        ),
         pusher=Pusher(
             app,
             DeliveryReceipts(),

@@ -58,7 +58,10 @@ class StatsView(WorkerView):
         state = self.state
         mirror = state.mirror
         profiles = {} if mirror is None else {"profiles_mirror": mirror.stats.to_json()}
-        return self.json({**state.stats.to_json(), "rows_swept": state.rows_swept, **profiles})
+        streams = {"sse_streams": state.hub.open_streams, "sse_recent": len(state.hub.recent)}
+        return self.json(
+            {**state.stats.to_json(), "rows_swept": state.rows_swept, **streams, **profiles}
+        )
 
 
 def register_entity_views(state: WorkerState) -> None:

@@ -6,6 +6,14 @@ GET, as the Signals clients expect: headers flushed at once (the browser plugin 
 line arrives), CORS open for browser ``EventSource``s. No authentication: knowing an attribute
 key id grants its interventions, as in Signals, so ids must be unguessable (UUIDs).
 
+Resumable: every frame carries an ``id:``, the stream's position in the interventions topic
+(``delivery/resume.py``), sent at connect and on every ping too. A client that reconnects with
+``Last-Event-ID`` (a browser's ``EventSource`` does it by itself) is first sent every
+intervention for its targets that it has not been shown, from the worker's recent buffer
+(``SIGNALS_SSE_RESUME_LOOKBACK_S``, ``SIGNALS_SSE_RESUME_MAX_ENTRIES``), whichever worker it
+reconnects to. When part of what it missed is older than that buffer, a ``: resume-incomplete``
+comment says so. Frames are never sent twice to a stream that resumes.
+
 POST (the SDK's ``push_intervention``, bearer token required): the body is an
 ``InterventionInstance``; it goes to every target in the query through the interventions topic,
 so subscribers on any worker get it. ``{"status": "success"}`` once a subscriber received it,
@@ -21,7 +29,6 @@ import time
 import uuid
 from typing import cast
 
-import orjson
 from aiohttp import web as aiohttp_web
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
@@ -29,15 +36,19 @@ from faust.web import Request, Response
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
-from signals_stream.delivery.hub import TooManySubscribers
+from signals_stream.delivery.hub import Hub, Subscription, TooManySubscribers
 from signals_stream.delivery.push import push_instances, push_targets
+from signals_stream.delivery.recent import Recorded
+from signals_stream.delivery.resume import format_position, parse_position
 from signals_stream.errors import BadRequest, DefinitionError, InvalidIntervention, Unavailable
+from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.serving.responses import answer_error, api_errors
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["KEEPALIVE_S", "InterventionsStream", "register_intervention_views"]
 
 KEEPALIVE_S = 15.0
+TAIL_READY_TIMEOUT_S = 10.0
 
 
 _NO_TARGET = "name at least one target: ?domain_userid=<id>"
@@ -72,9 +83,14 @@ class InterventionsStream(WorkerView):
             return answer_error(self, BadRequest(_NO_TARGET))
         hub = self.state.hub
         try:
+            await asyncio.wait_for(hub.ready.wait(), TAIL_READY_TIMEOUT_S)
             subscription = hub.subscribe(targets)
+        except TimeoutError:
+            return answer_error(self, Unavailable("the interventions tail is not reading yet"))
         except TooManySubscribers as exc:
             return answer_error(self, exc)
+        # Noted in the same step as the subscription: no record falls between the two.
+        stream = _StreamPosition(hub, subscription, request.headers.get("Last-Event-ID", ""))
         response = aiohttp_web.StreamResponse(
             status=200,
             headers={
@@ -86,16 +102,19 @@ class InterventionsStream(WorkerView):
         )
         try:
             await response.prepare(request)  # type: ignore[arg-type]
-            await response.write(b": connected\n\n")
+            await response.write(stream.opening())
+            for record in stream.missed:
+                await response.write(stream.frame(record))
             while True:
                 try:
-                    instance = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
+                    live = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
                 except TimeoutError:
-                    await response.write(b": ping\n\n")
+                    await response.write(stream.ping())
                     continue
-                if instance is None:  # dropped: too slow to keep up
+                if live is None:  # dropped: too slow to keep up
                     break
-                await response.write(b"data: " + orjson.dumps(instance) + b"\n\n")
+                if stream.is_new(live):
+                    await response.write(stream.frame(live))
         except (ConnectionResetError, ConnectionError):
             pass
         finally:
@@ -103,6 +122,58 @@ class InterventionsStream(WorkerView):
             with contextlib.suppress(Exception):
                 await response.write_eof()
         return response  # type: ignore[return-value]
+
+
+class _StreamPosition:
+    """One stream's position (the ``id`` of its frames) and what it missed while away."""
+
+    def __init__(self, hub: Hub, subscription: Subscription, last_event_id: str) -> None:
+        self._hub = hub
+        partitions = {entity_partition(i.encode(), hub.partitions) for _, i in subscription.targets}
+        start = {p: subscription.start.get(p, 0) for p in partitions}
+        last = parse_position(last_event_id) if last_event_id else None
+        self.resumed = last is not None
+        self.complete = True
+        self.missed: list[Recorded] = []
+        self._position = dict(start)
+        if last is not None:
+            since = {p: last[p] for p in partitions if p in last}
+            self.missed, self.complete = hub.recent.missed(subscription.targets, since, start)
+            self._position.update(since)
+        # Once the missed records are sent, all below ``start`` is shown (and more, where the
+        # client came from a worker whose tail was ahead: that is not shown again).
+        self._caught_up = {p: max(o, start[p]) for p, o in self._position.items()}
+        self._to_catch_up = len(self.missed)
+        if not self.missed:
+            self._position = dict(self._caught_up)
+
+    def opening(self) -> bytes:
+        head = b": connected\n"
+        if self.resumed and not self.complete:
+            head += b": resume-incomplete: some interventions were older than the look-back\n"
+        return head + self._id_line()
+
+    def is_new(self, record: Recorded) -> bool:
+        return record.offset >= self._position.get(record.partition, 0)
+
+    def frame(self, record: Recorded) -> bytes:
+        self._position[record.partition] = record.offset + 1
+        if self._to_catch_up:
+            self._to_catch_up -= 1
+            if not self._to_catch_up:
+                self._position = dict(self._caught_up)
+        return self._id_line()[:-1] + b"data: " + record.value + b"\n\n"
+
+    def ping(self) -> bytes:
+        # The queue is empty: every record the tail has read for these targets was sent.
+        for partition in self._position:
+            self._position[partition] = max(
+                self._position[partition], self._hub.positions.get(partition, 0)
+            )
+        return b": ping\n" + self._id_line()
+
+    def _id_line(self) -> bytes:
+        return b"id: " + format_position(self._position).encode() + b"\n\n"
 
 
 def register_intervention_views(state: WorkerState) -> None:

@@ -1,20 +1,27 @@
 """Local subscribers to interventions: bounded, and never allowed to slow the publisher.
 
-Every worker tails the interventions topic and publishes each instance here; the SSE view
+Every worker tails the interventions topic and publishes each record here; the SSE view
 subscribes one queue per open stream. A subscriber whose queue is full is dropped (its stream
 ends and the client reconnects), so a slow client can never stall the stream or the tail.
+
+The hub also knows how far the tail has read each partition (``positions``) and holds the
+recent records (``delivery/recent.py``): a stream subscribes, notes the positions at that
+instant, and is sent what it missed below them from ``recent``; everything from them on reaches
+its queue. Subscribing and noting happen with no ``await`` between, so nothing falls in between.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from signals_stream.delivery.recent import RecentInterventions, Recorded
 from signals_stream.errors import Unavailable
 
 __all__ = ["Hub", "Subscription", "TooManySubscribers"]
+
+Target = tuple[str, str]
 
 
 class TooManySubscribers(Unavailable):
@@ -23,18 +30,33 @@ class TooManySubscribers(Unavailable):
 
 @dataclass(eq=False)
 class Subscription:
-    """One open stream: the targets it listens to and its bounded queue."""
+    """One open stream: its targets, its bounded queue (None: the stream must end) and the
+    tail's positions when it subscribed (records from there on reach the queue)."""
 
-    targets: frozenset[tuple[str, str]]
-    queue: asyncio.Queue[dict[str, Any] | None] = field(repr=False)
+    targets: frozenset[Target]
+    queue: asyncio.Queue[Recorded | None] = field(repr=False)
+    start: dict[int, int] = field(default_factory=dict)
     dropped: bool = False
 
 
 class Hub:
-    def __init__(self, *, max_subscribers: int = 1000, queue_size: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        max_subscribers: int = 1000,
+        queue_size: int = 100,
+        recent: RecentInterventions | None = None,
+    ) -> None:
         self.max_subscribers = max_subscribers
         self.queue_size = queue_size
-        self._by_target: dict[tuple[str, str], set[Subscription]] = {}
+        self.recent = (
+            RecentInterventions(lookback_ms=0, max_entries=0) if recent is None else recent
+        )
+        self.positions: dict[int, int] = {}  # partition -> next offset the tail will read
+        self.partitions = 0  # of the interventions topic, once the tail has started
+        self.ready = asyncio.Event()  # the tail has read the look-back and is live
+        self._live_from: dict[int, int] = {}
+        self._by_target: dict[Target, set[Subscription]] = {}
         self._count = 0
         self._closed = False
 
@@ -54,7 +76,9 @@ class Hub:
             raise TooManySubscribers(
                 f"{self._count} streams are open (limit {self.max_subscribers})"
             )
-        subscription = Subscription(frozenset(targets), asyncio.Queue(self.queue_size))
+        subscription = Subscription(
+            frozenset(targets), asyncio.Queue(self.queue_size), dict(self.positions)
+        )
         for target in subscription.targets:
             self._by_target.setdefault(target, set()).add(subscription)
         self._count += 1
@@ -72,18 +96,44 @@ class Hub:
         if removed:
             self._count -= 1
 
-    def publish(self, instance: dict[str, Any]) -> int:
-        """Hand ``instance`` to every subscriber of its target; returns how many got it."""
-        target = instance.get("target_attribute_key") or {}
-        subscribers = self._by_target.get((str(target.get("name")), str(target.get("id"))), ())
+    def begin(
+        self, partitions: int, start: Mapping[int, int], live_from: Mapping[int, int]
+    ) -> None:
+        """The tail reads each partition from ``start``; records before ``live_from`` (its end
+        when the worker started) are history: held in ``recent``, sent to no live stream."""
+        self.partitions = partitions
+        self.positions = dict(start)
+        self._live_from = dict(live_from)
+        self.recent.start(start)
+        self._check_ready()
+
+    def publish(self, target: Target, record: Recorded, now_ms: int) -> int:
+        """Hand ``record`` (an instance for ``target``) to every subscriber of its target;
+        returns how many got it."""
+        self.positions[record.partition] = record.offset + 1
+        self.recent.add(target, record, now_ms)
+        if record.offset < self._live_from.get(record.partition, 0):
+            self._check_ready()
+            return 0
         delivered = 0
-        for subscription in list(subscribers):
+        for subscription in list(self._by_target.get(target, ())):
             try:
-                subscription.queue.put_nowait(instance)
+                subscription.queue.put_nowait(record)
                 delivered += 1
             except asyncio.QueueFull:
                 self._drop(subscription)
         return delivered
+
+    def skip(self, partition: int, offset: int) -> None:
+        """The tail read a record no stream can use (unreadable): it is past it all the same."""
+        self.positions[partition] = offset + 1
+        self._check_ready()
+
+    def _check_ready(self) -> None:
+        if not self.ready.is_set() and all(
+            self.positions.get(partition, 0) >= end for partition, end in self._live_from.items()
+        ):
+            self.ready.set()
 
     def close(self) -> None:
         """End every stream (the worker is stopping: open streams would hold its web server

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-__all__ = ["verified_end_offsets"]
+__all__ = ["offsets_from_time", "verified_end_offsets"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +89,27 @@ async def _read_tails(
     if short:
         logger.info("the broker reported short end offsets (reported, true): %s", short)
     return ends
+
+
+async def offsets_from_time(
+    consumer: AIOKafkaConsumer,
+    ends: Mapping[TopicPartition, int],
+    timestamp_ms: int,
+    *,
+    at_most: int,
+) -> dict[TopicPartition, int]:
+    """Per partition, the first offset at or after ``timestamp_ms`` (the broker's time index),
+    but no more than ``at_most`` records before its end (``ends``: verified end offsets).
+
+    Tansu answers "no record that late" with offset 0 and timestamp -1 instead of no offset,
+    which taken as is would read the whole partition: a negative timestamp counts as "none"
+    (the end). It also indexes by append time, not the records' own timestamps, so readers
+    must still filter by timestamp.
+    """
+    found = await consumer.offsets_for_times(dict.fromkeys(ends, timestamp_ms))
+    starts: dict[TopicPartition, int] = {}
+    for tp, end in ends.items():
+        hit = found.get(tp)
+        start = end if hit is None or hit.timestamp < 0 else min(hit.offset, end)
+        starts[tp] = max(start, end - at_most, 0)
+    return starts

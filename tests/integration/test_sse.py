@@ -62,7 +62,7 @@ def test_sdk_and_raw_subscribers_receive_their_interventions(kafka_broker, tmp_p
         )
         raw.start()
         assert opened.wait(2.5), "headers flushed at once (the browser plugin waits 2.5 s)"
-        time.sleep(1.0)  # the SDK's request is open too
+        worker.wait_streams(2)  # the SDK's request is open too
         try:
             records = ((None, line) for line in lines)
             asyncio.run(produce_records([kafka_broker.bootstrap], app.input_topic, records))
@@ -76,7 +76,8 @@ def test_sdk_and_raw_subscribers_receive_their_interventions(kafka_broker, tmp_p
                 if line.startswith("data: "):
                     data = orjson.loads(line[len("data: ") :])
                 else:
-                    assert line == "" or line.startswith(":"), line  # no `event:` names
+                    # No `event:` names (browsers listen for `message`); ids for resuming.
+                    assert line == "" or line.startswith((":", "id: ")), line
             assert data is not None and data["target_attribute_key"]["id"] == shoppers[1]
         finally:
             subscription.stop()

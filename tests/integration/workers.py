@@ -128,6 +128,13 @@ class Worker:
             time.sleep(0.05)
         raise AssertionError(f"only {applied} events applied after {timeout_s}s")
 
+    def wait_streams(self, count: int, timeout_s: float = 30.0) -> None:
+        """Wait until ``count`` SSE streams are open here (subscribed: they get what fires)."""
+        deadline = time.monotonic() + timeout_s
+        while self.stats()["sse_streams"] < count:
+            assert time.monotonic() < deadline, f"{count} streams not open after {timeout_s} s"
+            time.sleep(0.05)
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
