@@ -12,6 +12,7 @@ from faust.types import StreamT
 from agents.rows import PendingRows, add_event, write_rows
 from agents.sweep import Sweeper
 from signals_stream.routing import decode_entity_events
+from signals_stream.routing.deletions import Deletion, decode_deletion, is_deletion
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["register_entities"]
@@ -43,6 +44,11 @@ def register_entities(state: WorkerState) -> None:
             for record in batch:
                 partition = record.message.partition
                 partitions.add(partition)
+                if is_deletion(record.message.headers):
+                    await write_rows(state, pending)  # what came before the marker first
+                    pending = {}
+                    await delete_row(state, partition, decode_deletion(record.message.value or b""))
+                    continue
                 items = decode_entity_events(record.message.value or b"")
                 for item in items:
                     add_event(pending, item, partition)
@@ -68,3 +74,13 @@ def register_entities(state: WorkerState) -> None:
 
     app.agent(entity_events, name="entities", concurrency=1)(entities)
     app.timer(interval=settings.sweep_interval_s)(tick_owned_partitions)
+
+
+async def delete_row(state: WorkerState, partition: int, deletion: Deletion) -> None:
+    """Apply a deletion marker: the row goes, with a changelog tombstone and its Redis copy."""
+    found = state.rows.get(partition, deletion.row_key) is not None
+    if found:
+        await state.rows.delete(partition, deletion.row_key)
+        state.rows.finish_batch()
+        state.stats.rows_deleted += 1
+    state.deletions.applied(deletion.request_id, found)

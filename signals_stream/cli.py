@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import signal
@@ -112,6 +113,19 @@ def _build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=None, help="default: SIGNALS_WEB_PORT")
     api.set_defaults(handler=_cmd_api)
 
+    delete = sub.add_parser(
+        "delete-user",
+        help="delete everything stored for one identifier (privacy requests), through a worker",
+    )
+    delete.add_argument("key", help="attribute key name, e.g. domain_userid")
+    delete.add_argument("id", help="the identifier's value")
+    delete.add_argument(
+        "--url",
+        default=None,
+        help="a worker's URL (default: SIGNALS_WORKER_URL, else this machine's SIGNALS_WEB_PORT)",
+    )
+    delete.set_defaults(handler=_cmd_delete_user)
+
     replay = sub.add_parser("replay", help="produce TSV or NDJSON events into the input topic")
     replay.add_argument(
         "files", nargs="+", type=Path, help="files, one event per line ('-' = stdin)"
@@ -186,6 +200,35 @@ def _take_definitions_option(args: list[str]) -> list[str]:
         else:
             rest.append(arg)
     return rest
+
+
+# --- delete-user ---------------------------------------------------------------------------------
+
+
+def _cmd_delete_user(args: argparse.Namespace, settings: Settings) -> int:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    base = args.url or settings.worker_url or f"http://127.0.0.1:{settings.web_port}"
+    path = "/api/v1/user-data/{}/{}".format(
+        urllib.parse.quote(args.key, safe=""), urllib.parse.quote(args.id, safe="")
+    )
+    token = settings.api_token
+    headers = {} if token is None else {"Authorization": f"Bearer {token.get_secret_value()}"}
+    request = urllib.request.Request(base.rstrip("/") + path, headers=headers, method="DELETE")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")
+        print(f"signals-stream: {error.code} {detail}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"signals-stream: cannot reach the worker at {base}: {exc}", file=sys.stderr)
+        return 1
+    print(answer["message"])
+    return 0
 
 
 # --- api -----------------------------------------------------------------------------------------

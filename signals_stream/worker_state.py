@@ -23,6 +23,7 @@ from signals_stream.ops.latency import BatchHistogram
 from signals_stream.ops.stats import IngestStats
 from signals_stream.profiles import RowMirror
 from signals_stream.registry import Registry
+from signals_stream.serving.deletions import DeletionRequests
 from signals_stream.settings import Settings
 from tables.row_store import RowStore
 
@@ -55,6 +56,7 @@ class WorkerState:
     # Routed by the ingest stage -> its entity row is written (readable on /tables, /entities).
     processed_to_visible: BatchHistogram = field(default_factory=BatchHistogram)
     rows_swept: int = 0
+    deletions: DeletionRequests = field(default_factory=DeletionRequests)  # delete-user requests
     # Lag of the input partitions read by the lean ingest consumer (set when it runs).
     input_lag: InputLag = _no_input_lag
 

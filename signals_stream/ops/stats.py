@@ -22,6 +22,7 @@ class IngestStats:
         "input_batches",
         "interventions",
         "replays_skipped",
+        "rows_deleted",
         "rows_written",
     )
 
@@ -36,6 +37,7 @@ class IngestStats:
         self.entity_batches = 0
         self.entity_events_received = 0
         self.rows_written = 0
+        self.rows_deleted = 0  # by delete-user requests
         self.bad: Counter[str] = Counter()
 
     def summary(self) -> str:
@@ -59,4 +61,5 @@ class IngestStats:
             "entity_batches": self.entity_batches,
             "entity_events_received": self.entity_events_received,
             "rows_written": self.rows_written,
+            "rows_deleted": self.rows_deleted,
         }

@@ -165,6 +165,7 @@ class RowMirror:
         self._carry: list[_Row] = []  # a resync chunk whose pipeline failed, sent first next
         self._wake = asyncio.Event()
         self._next_check = 0.0
+        self._sending = False  # a pipeline is on its way to Redis
 
     # --- the stream's side: never blocks -------------------------------------------------------
 
@@ -179,11 +180,14 @@ class RowMirror:
     def _enqueue(self, row_key: bytes, value: bytes | None, partition: int) -> None:
         resync = self._resync.get(partition)
         if (
-            resync is not None
+            value is not None
+            and resync is not None
             and not resync.done
             and (resync.cursor is None or row_key > resync.cursor)
         ):
-            return  # the resync has not copied this row yet: it will read the new value
+            # The resync has not copied this row yet: it will read the new value. A deletion
+            # is always sent: the copy only writes rows that exist, and would leave the old one.
+            return
         size = len(row_key) + (len(value) if value is not None else 0) + _ENTRY_OVERHEAD
         old = self._pending.get(row_key)
         if old is not None:
@@ -194,6 +198,18 @@ class RowMirror:
             self._overflow()
         self.stats.lag_rows = len(self._pending) + len(self._carry)
         self._wake.set()
+
+    async def wait_sent(self, row_key: bytes, timeout_s: float) -> bool:
+        """Wait until what is queued for ``row_key`` has reached Redis (no pipeline still on
+        its way may carry an older value); False when Redis did not take it within
+        ``timeout_s`` (it stays queued)."""
+        deadline = time.monotonic() + timeout_s
+        while row_key in self._pending or self._sending or self._carry:
+            if time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.02)
+        return True
 
     def _overflow(self) -> None:
         partitions = {partition for _, partition in self._pending.values()}
@@ -321,6 +337,7 @@ class RowMirror:
             pipe.eval(_WRITE_ROWS, len(keys), *keys, *args)
         for partition, _ in finishing:
             pipe.set(self.layout.synced(partition), str(now_ms))
+        self._sending = True
         try:
             await pipe.execute()
         except BaseException:
@@ -331,6 +348,8 @@ class RowMirror:
                     self._pending_bytes += len(row_key) + len(value or b"") + _ENTRY_OVERHEAD
             self.stats.lag_rows = len(self._pending) + len(self._carry)
             raise
+        finally:
+            self._sending = False
         self._carry = []
         for _, resync in invalidated:
             resync.invalidate = False  # (a restarted copy has its own flag)
