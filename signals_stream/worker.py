@@ -25,6 +25,7 @@ from agents.interventions_tail import register_interventions_tail
 from agents.lean_ingest import register_lean_ingest
 from agents.profiles_mirror import register_profiles_mirror
 from agents.push_receipts import register_push_receipts
+from agents.serving_partitions import register_serving_partitions
 from signals_stream.api.attributes import register_attribute_views
 from signals_stream.api.entities import register_entity_views
 from signals_stream.api.interventions import register_intervention_views
@@ -96,6 +97,7 @@ def build_worker(settings: Settings) -> WorkerState:
         register_faust_ingest(state)
     register_stats_log(state)
     register_entities(state)
+    register_serving_partitions(state)
     register_interventions_tail(state)
     register_push_receipts(state)
     if mirror is not None:

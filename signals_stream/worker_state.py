@@ -17,6 +17,7 @@ from signals_stream.app import Topics
 from signals_stream.delivery.hub import Hub
 from signals_stream.delivery.pusher import Pusher
 from signals_stream.engine.installed import LiveCatalog
+from signals_stream.errors import OwnerUnavailable
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.ops.latency import BatchHistogram
@@ -56,6 +57,9 @@ class WorkerState:
     # Routed by the ingest stage -> its entity row is written (readable on /tables, /entities).
     processed_to_visible: BatchHistogram = field(default_factory=BatchHistogram)
     rows_swept: int = 0
+    # Entity partitions whose rows this worker may serve: assigned and recovered. Emptied of a
+    # partition the moment it is revoked, so a read never answers from a stale local copy.
+    serving_partitions: set[int] = field(default_factory=set)
     deletions: DeletionRequests = field(default_factory=DeletionRequests)  # delete-user requests
     # Lag of the input partitions read by the lean ingest consumer (set when it runs).
     input_lag: InputLag = _no_input_lag
@@ -75,6 +79,16 @@ class WorkerState:
     def ready(self) -> bool:
         """Ready to serve: tables recovered and the registry log read to its end."""
         return self.registry_log.ready.is_set() and self.tables_recovered()
+
+    def served_row(self, partition: int, row_key: bytes) -> bytes | None:
+        """The row under ``row_key`` for a reader, if this worker serves its partition.
+
+        Raises:
+            OwnerUnavailable: the partition is moving to or away from this worker (503).
+        """
+        if partition not in self.serving_partitions:
+            raise OwnerUnavailable(f"partition {partition} is moving; retry shortly")
+        return self.rows.lookup(partition, row_key)
 
     def entity_partitions(self) -> set[int]:
         """The entity partitions this worker is assigned now (active)."""

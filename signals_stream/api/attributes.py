@@ -20,6 +20,7 @@ from faust.web import Request, Response
 from yarl import URL
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
+from signals_stream.api.owner import owner_url
 from signals_stream.engine.row import EntityRow, decode_row
 from signals_stream.errors import DefinitionError, OwnerUnavailable
 from signals_stream.kafka.partitioning import entity_partition
@@ -74,20 +75,7 @@ def local_row(state: WorkerState, ref: EntityRef) -> bytes | None:
     key_name, entity_id = ref
     raw_id = entity_id.encode()
     partition = entity_partition(raw_id, state.settings.partitions)
-    return state.rows.lookup(partition, entity_row_key(key_name, raw_id))
-
-
-def _owner(state: WorkerState, entity_id: str) -> URL | None:
-    """The web URL of the worker owning ``entity_id``'s partition; None for this worker."""
-    app = state.app
-    try:
-        url = app.router.key_store(state.entity_rows.name, entity_id.encode())
-    except (KeyError, TypeError) as exc:  # no partition map before the first assignment
-        raise OwnerUnavailable("partitions are not assigned yet") from exc
-    own = URL(str(app.conf.canonical_url))
-    if (url.host, url.port) == (own.host, own.port):
-        return None
-    return url
+    return state.served_row(partition, entity_row_key(key_name, raw_id))
 
 
 async def fetch_rows(
@@ -98,7 +86,7 @@ async def fetch_rows(
     by_owner: dict[URL, list[EntityRef]] = defaultdict(list)
     raws: dict[EntityRef, bytes | None] = {}
     for ref in refs:
-        owner = _owner(state, ref[1])
+        owner = owner_url(state, ref[1].encode())
         if owner is None:
             raws[ref] = local_row(state, ref)
         else:

@@ -27,7 +27,7 @@ class EntityView(WorkerView):
         if routed is not None:
             return routed
         partition = entity_partition(entity, state.settings.partitions)
-        raw = state.rows.lookup(partition, entity_row_key(key_name, entity))
+        raw = state.served_row(partition, entity_row_key(key_name, entity))
         if raw is None:
             raise NotFoundError(f"no state for {key_name}={entity_id}")
         return self.json({"key": key_name, "id": entity_id, **decode_row(raw).to_json()})

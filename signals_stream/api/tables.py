@@ -35,7 +35,7 @@ async def _respond(
     if routed is not None:
         return routed
     partition = entity_partition(entity_id, state.settings.partitions)
-    raw = state.rows.lookup(partition, entity_row_key(published.key_name, entity_id))
+    raw = state.served_row(partition, entity_row_key(published.key_name, entity_id))
     now_ms = int(time.time() * 1000)
     return view.json(
         {

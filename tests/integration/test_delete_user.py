@@ -82,7 +82,10 @@ def test_a_deleted_user_reads_as_new_everywhere_and_stays_deleted(
         with running_worker(env, tmp_path / "worker.log") as worker:
             _produce(kafka_broker.bootstrap, app.input_topic, lines)
             _until(worker, users, {u: views[u] for u in users})
-            assert store.exists(layout.row("domain_userid", gone.encode()))
+            deadline = time.monotonic() + 30  # the Redis copy follows within ~100 ms
+            while not store.exists(layout.row("domain_userid", gone.encode())):
+                assert time.monotonic() < deadline, "the row reached Redis"
+                time.sleep(0.1)
 
             cli = subprocess.run(
                 [sys.executable, "-m", "signals_stream.cli", "delete-user", "domain_userid", gone],
