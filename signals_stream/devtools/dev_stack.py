@@ -29,7 +29,7 @@ from signals_stream.settings import Settings
 __all__ = ["DevOptions", "run_dev"]
 
 WORKER_START_TIMEOUT_S = 90.0
-EXAMPLE_DEFINITIONS = Path(__file__).parent / "examples" / "ecommerce.yaml"
+EXAMPLE_DEFINITIONS = Path(__file__).parents[1] / "examples" / "ecommerce.yaml"
 WORKER_STOP_GRACE_S = 15.0
 
 
