@@ -19,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.definitions import AttributeGroup, AttributeKey
-from signals_stream.history.requests import GroupTestRequest
+from signals_stream.history.requests import GroupTestRequest, PreviewRequest
 from signals_stream.interventions import InterventionInstance, RuleIntervention
 from signals_stream.registry import (
     KINDS,
@@ -173,6 +173,7 @@ def build_spec() -> dict[str, Any]:
         OnlineAttributesRequest,
         InterventionInstance,
         GroupTestRequest,
+        PreviewRequest,
     ]
     _, defs = models_json_schema(
         [(model, "validation") for model in models],
@@ -224,6 +225,44 @@ def build_spec() -> dict[str, Any]:
             "the key first",
             body=_ref("GroupTestRequest"),
             answer={"type": "object", "additionalProperties": {"type": "array"}},
+            errors=("400", "401", "422", "503"),
+            descriptions=_HISTORY_ERRORS,
+        )
+    }
+    count = {"type": "integer", "minimum": 0}
+    paths["/api/v1/testing/interventions/"] = {
+        "post": _operation(
+            "Intervention preview (no SDK method): entities of the rule's key matching its "
+            "criteria now on every worker (`changed` counts as matching) with sample ids, and "
+            "the firings it would have sent over the recent window of the input log",
+            body=_ref("PreviewRequest"),
+            answer={
+                "type": "object",
+                "required": ["scanned_count", "matched_count", "matches", "firings"],
+                "properties": {
+                    "intervention": {"type": "object"},
+                    "attribute_key": {"type": "string"},
+                    "scanned_count": count,
+                    "matched_count": count,
+                    "matches": {
+                        "type": "object",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "workers": count,
+                    "firings": {
+                        "type": "object",
+                        "properties": {
+                            "window": {"type": "string"},
+                            "count": count,
+                            "entities": count,
+                            "targets": {"type": "object", "additionalProperties": count},
+                            "scanned_entities": count,
+                            "records_read": count,
+                            "bad_records": count,
+                        },
+                    },
+                },
+            },
             errors=("400", "401", "422", "503"),
             descriptions=_HISTORY_ERRORS,
         )

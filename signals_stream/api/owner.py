@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import aiohttp
 from faust.exceptions import SameNode
 from faust.web import Request, Response, Web
 from faust.web.exceptions import ServiceUnavailable
+from yarl import URL
 
 from signals_stream.errors import OwnerUnavailable
 from signals_stream.worker_state import WorkerState
 
-__all__ = ["route_to_owner"]
+__all__ = ["ask_worker", "route_to_owner"]
 
 
 async def route_to_owner(
@@ -30,3 +34,26 @@ async def route_to_owner(
     except (ServiceUnavailable, KeyError, TypeError) as exc:
         # Before the first assignment Faust has no partition map (KeyError/TypeError inside).
         raise OwnerUnavailable("partitions are not assigned yet") from exc
+
+
+async def ask_worker(
+    state: WorkerState, url: URL, path: str, body: Any, authorization: str, *, what: str
+) -> Any:
+    """POST ``body`` to another worker's internal ``path`` with the caller's token; its JSON.
+
+    Raises:
+        OwnerUnavailable: the worker is unreachable or did not answer 200 (``what`` says for
+            which request).
+    """
+    try:
+        async with state.app.http_client.post(
+            url.with_path(path), json=body, headers={"Authorization": authorization}
+        ) as response:
+            if response.status != 200:
+                raise OwnerUnavailable(
+                    f"worker {url} answered {response.status} for {what}: "
+                    f"{(await response.text())[:200]}"
+                )
+            return await response.json()
+    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        raise OwnerUnavailable(f"worker {url} is unreachable for {what}") from exc

@@ -24,9 +24,10 @@ from signals_stream.engine.fold import fold_events
 from signals_stream.engine.row import EntityRow
 from signals_stream.engine.rules import fire_interventions, watched_values
 from signals_stream.events.event import Event, Projection
+from signals_stream.interventions import ResolvedRule
 from signals_stream.interventions.instance import InstanceDict
 
-__all__ = ["EntityHistory", "Replayed", "fold_on_event_time", "in_time_order"]
+__all__ = ["EntityHistory", "Replayed", "fold_on_event_time", "in_time_order", "matches_now"]
 
 _MAX_ID_CHARS = 1024  # as the router: longer values are not identifiers
 
@@ -80,6 +81,20 @@ def fold_on_event_time(
                 row, catalog, key_name, entity_id, previous, one, at_ms, before=EntityRow
             )
     return Replayed(row, instances)
+
+
+class _Unknown:
+    """A previous value equal to nothing: with no previous values, every ``changed`` holds."""
+
+
+_UNKNOWN = _Unknown()
+
+
+def matches_now(row: EntityRow, catalog: Catalog, rule: ResolvedRule, now_ms: int) -> bool:
+    """Whether ``rule``'s criteria hold on ``row`` read at ``now_ms``; ``changed`` counts as
+    holding (as in Signals' preview: there is no previous value to compare with)."""
+    current = watched_values(row, catalog, rule.key_name, now_ms)
+    return rule.predicate(dict.fromkeys(current, _UNKNOWN), current)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from rich.table import Table
 from signals_stream.history.reading import Progress as OnProgress
 from signals_stream.kafka.log_window import LogWindow
 
-__all__ = ["columns_table", "read_progress"]
+__all__ = ["columns_table", "preview_table", "read_progress"]
 
 
 @contextmanager
@@ -65,3 +65,21 @@ def _cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+def preview_table(rule: str, answer: Mapping[str, Any]) -> Table:
+    """An intervention preview's answer as a two-column table."""
+    firings = answer["firings"]
+    table = Table(title=f"preview of {rule}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("entities scanned now", f"{answer['scanned_count']:,}")
+    table.add_row("matching now", f"{answer['matched_count']:,}")
+    for key, ids in answer["matches"].items():
+        table.add_row(f"sample of {key}", ", ".join(ids) or "[dim]none[/dim]")
+    table.add_row(f"firings over {firings['window']}", f"{firings['count']:,}")
+    table.add_row("entities that fired", f"{firings['entities']:,}")
+    for key, n in firings["targets"].items():
+        table.add_row(f"targets ({key})", f"{n:,}")
+    table.add_row("records read", f"{firings['records_read']:,}")
+    return table

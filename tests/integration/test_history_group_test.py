@@ -1,8 +1,8 @@
 """The SDK's ``test()`` answered from the input log, on the real ecommerce events.
 
 The 834 events of ``dbt-snowplow-ecommerce`` (rebuilt as enriched TSV by ``tests/dbt_seeds``)
-are shifted so the newest lands two minutes ago and produced to a real broker with record
-timestamps at their (shifted) collector time, as a collector-fed topic would have them. A
+are shifted so the newest lands two minutes ago and produced to a real broker
+(``history_data.produce_seed``: record timestamps at the collector time, one day late). A
 worker started without definitions answers ``SignalsSandbox.test()`` for an unpublished
 group; the expected values are worked out here from the CSV rows with plain Python (counts,
 sets, maxima by event time), never by the engine.
@@ -24,17 +24,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from snowplow_signals import (
-    AtomicProperty,
     Attribute,
-    Criteria,
-    Criterion,
     EntityProperty,
     SignalsSandbox,
     StreamAttributeGroup,
@@ -42,21 +38,25 @@ from snowplow_signals import (
 )
 
 from signals_stream.devtools.broker import LocalBroker
-from signals_stream.devtools.replay import shift_record
 from signals_stream.errors import HistoryDeadline, HistoryTooLarge
 from signals_stream.history.group_test import run_group_test
 from signals_stream.history.requests import GroupTestRequest
 from signals_stream.settings import load_settings
-from tests.dbt_seeds import ECOMMERCE_SEED, seed_event_id, seed_rows, seed_tsv
+from tests.dbt_seeds import ECOMMERCE_SEED, seed_event_id, seed_rows
+from tests.integration.history_data import (
+    LAST_PAGE,
+    PRODUCT_X_VIEWS,
+    event_ms,
+    produce_seed,
+    shift_to_now,
+)
 from tests.integration.workers import API_TOKEN, StreamApp, Worker, running_worker, stream_app
 
 pytestmark = pytest.mark.integration
 
 ECOM = "com.snowplowanalytics.snowplow.ecommerce"
-NEWEST_AGO_MS = 2 * 60_000
 WINDOW = timedelta(days=30)
 DAY_MS = 86_400_000
-LATE_DAY = "2022-10-25"
 
 GROUP = StreamAttributeGroup(
     name="history_test_user",
@@ -65,13 +65,7 @@ GROUP = StreamAttributeGroup(
     owner="history@example.com",
     attributes=[
         Attribute(name="events_seen", type="int64", events=[], aggregation="counter"),
-        Attribute(
-            name="product_x_views",
-            type="int64",
-            events=[],
-            aggregation="counter",
-            criteria=Criteria(all=[Criterion.like(AtomicProperty(name="page_url"), "%/productX")]),
-        ),
+        PRODUCT_X_VIEWS,
         Attribute(
             name="categories",
             type="string_list",
@@ -79,13 +73,7 @@ GROUP = StreamAttributeGroup(
             aggregation="unique_list",
             property=EntityProperty(vendor=ECOM, name="product", major_version=1, path="category"),
         ),
-        Attribute(
-            name="last_page",
-            type="string",
-            events=[],
-            aggregation="last",
-            property=AtomicProperty(name="page_url"),
-        ),
+        LAST_PAGE,
         Attribute(
             name="cart_max",
             type="double",
@@ -102,10 +90,6 @@ GROUP = StreamAttributeGroup(
         ),
     ],
 )
-
-
-def _ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 @dataclass
@@ -162,7 +146,7 @@ class Scenario:
         start = time.time_ns() // 1_000_000 - int(WINDOW.total_seconds() * 1000)
         users: dict[str, Expected] = defaultdict(Expected)
         for row in seed_rows(ECOMMERCE_SEED):
-            t = _ms(row["derived_tstamp"]) + self.delta_ms
+            t = event_ms(row["derived_tstamp"]) + self.delta_ms
             if not row["domain_userid"] or t < start:
                 continue
             if app_ids is not None and row["app_id"] not in app_ids:
@@ -174,31 +158,13 @@ class Scenario:
         return SignalsSandbox(api_url=self.worker.url, sandbox_token=API_TOKEN)
 
 
-async def _produce(bootstrap: str, topic: str, delta_ms: int) -> None:
-    """Every seed line, shifted, with its record timestamp at its shifted collector time; but
-    the events of 2022-10-25 arrive late: stamped now, so only their event time keeps them
-    out of the window."""
-    producer = AIOKafkaProducer(bootstrap_servers=[bootstrap], enable_idempotence=False)
-    await producer.start()
-    try:
-        for row, line in zip(seed_rows(ECOMMERCE_SEED), seed_tsv(ECOMMERCE_SEED), strict=True):
-            late = row["derived_tstamp"].startswith(LATE_DAY)
-            stamp = None if late else _ms(row["collector_tstamp"]) + delta_ms
-            await producer.send(topic, shift_record(line.encode(), delta_ms), timestamp_ms=stamp)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 @pytest.fixture(scope="module")
 def scenario(
     kafka_broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Scenario]:
     app = stream_app(kafka_broker, "history")
-    newest = max(_ms(r["derived_tstamp"]) for r in seed_rows(ECOMMERCE_SEED))
-    now = time.time_ns() // 1_000_000
-    delta = now - NEWEST_AGO_MS - newest
-    asyncio.run(_produce(kafka_broker.bootstrap, app.input_topic, delta))
+    delta, now = shift_to_now()
+    produce_seed(kafka_broker.bootstrap, app.input_topic, delta)
     state = tmp_path_factory.mktemp("history-worker")
     with running_worker(app.env(state / "data"), state / "worker.log") as worker:
         yield Scenario(app, worker, delta, now)

@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 
 from signals_stream.definitions import AttributeGroup
 from signals_stream.engine import Catalog, fold_events, read_group
-from signals_stream.engine.history import EntityHistory, fold_on_event_time, in_time_order
+from signals_stream.engine.history import (
+    EntityHistory,
+    fold_on_event_time,
+    in_time_order,
+    matches_now,
+)
 from signals_stream.engine.row import EntityRow
 from signals_stream.events.fields import FIELD_INDEX
 from signals_stream.events.parse import Event, parse_record
@@ -128,3 +133,21 @@ def test_entity_history_keeps_the_window_the_apps_and_the_ids() -> None:
         key=history.key, projection=history.projection, start_ms=T0, end_ms=T0 + MIN, ids={"b"}
     )
     assert not only_b.add(page_view(T0, user="a")) and only_b.add(page_view(T0, user="b"))
+
+
+def test_matches_now_reads_at_now_and_changed_always_holds() -> None:
+    changed = RuleIntervention.parse(
+        {
+            "name": "moved",
+            "version": 1,
+            "is_published": True,
+            "criteria": {"all": [{"attribute": "history_unit:views", "operator": "changed"}]},
+        }
+    )
+    catalog = Catalog.build([GROUP], rules=[RULE, changed])
+    row = fold_on_event_time(catalog, "domain_userid", USER, [page_view(T0), page_view(T0 + MIN)])
+    busy, moved = catalog.rules.rules["busy"], catalog.rules.rules["moved"]
+    assert matches_now(row.row, catalog, busy, T0 + 2 * MIN)
+    assert not matches_now(row.row, catalog, busy, T0 + 30 * MIN)  # the window decayed
+    assert matches_now(row.row, catalog, moved, T0 + 30 * MIN)
+    assert matches_now(EntityRow(), catalog, moved, T0)  # even a default value
