@@ -195,7 +195,7 @@ class Settings(BaseSettings):
     )
     # --- history: test() and the intervention preview read the input log ------------------
     history_max_records: int = Field(
-        1_000_000,
+        500_000,
         ge=1,
         le=1_000_000_000,
         description="Most input records one test() or intervention preview may read in its "
