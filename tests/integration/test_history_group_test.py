@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from snowplow_signals import (
     Attribute,
     EntityProperty,
@@ -37,10 +38,13 @@ from snowplow_signals import (
     domain_userid,
 )
 
+from signals_stream.apiserver.server import ApiServer
 from signals_stream.devtools.broker import LocalBroker
 from signals_stream.errors import HistoryDeadline, HistoryTooLarge
 from signals_stream.history.group_test import run_group_test
 from signals_stream.history.requests import GroupTestRequest
+from signals_stream.kafka.registry_log import RegistryLog
+from signals_stream.profiles import RedisLayout, RedisRows, connect
 from signals_stream.settings import load_settings
 from tests.dbt_seeds import ECOMMERCE_SEED, seed_event_id, seed_rows
 from tests.integration.history_data import (
@@ -284,3 +288,39 @@ def test_the_cli_prints_the_table_the_sdk_gets(scenario: Scenario, tmp_path: Pat
     assert cells[4] == values["last_page"]
     assert float(cells[5]) == values["cart_max"]
     assert cells[6] == str(values["recent_events"])
+
+
+def test_the_stateless_api_answers_test_too(scenario: Scenario, tmp_path: Path) -> None:
+    """``signals-stream api`` (in process here) reads the same log; Redis is never asked."""
+    env = scenario.app.env(tmp_path)
+    settings = load_settings(**{k.removeprefix("SIGNALS_").lower(): v for k, v in env.items()})
+    expected = scenario.expected()
+    ids = sorted(expected)[:3]
+    body = {
+        "attribute_group": GROUP.model_dump(mode="json", exclude_none=True),
+        "attribute_key_ids": ids,
+        "window": "P30D",
+    }
+
+    async def ask() -> tuple[int, Any]:
+        tail = RegistryLog.from_settings(settings)
+        tail.ready.set()  # its registry holds only the built-in keys; nothing to read
+        rows = RedisRows(connect("redis://127.0.0.1:1/0"), RedisLayout("unused"), 4)
+        server = ApiServer(tail, rows, token=API_TOKEN.encode(), proxy=None, settings=settings)
+        async with TestClient(TestServer(server.application())) as client:
+            response = await client.post(
+                "/api/v1/testing/attribute_groups/",
+                json=body,
+                headers={"Authorization": f"Bearer {API_TOKEN}"},
+            )
+            assert response.headers["X-Signals-Source"] == "log"
+            return response.status, await response.json()
+
+    status, columns = asyncio.run(ask())
+    assert status == 200, columns
+    assert columns["domain_userid"] == ids
+    for n, user in enumerate(ids):
+        values = expected[user].values()
+        got = {name: columns[name][n] for name in values}
+        got["categories"] = sorted(got["categories"])
+        assert got == values, user
