@@ -6,6 +6,8 @@ signals-stream dev                             embedded stack: broker + worker +
 signals-stream broker                          run only the local Kafka-compatible broker
 signals-stream generate                        synthetic enriched events, as TSV or to a topic
 signals-stream replay FILE...                  produce TSV / NDJSON events into the input topic
+signals-stream test GROUP_FILE                 compute a group over the recent input log (test())
+signals-stream preview RULE_FILE               who a rule matches now, and its recent firings
 """
 
 from __future__ import annotations
@@ -139,6 +141,30 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--topic", default=None, help="default: SIGNALS_INPUT_TOPIC")
     replay.add_argument("--no-progress", action="store_true")
     replay.set_defaults(handler=_cmd_replay)
+
+    test = sub.add_parser(
+        "test", help="compute a group over the recent window of the input topic, as test() does"
+    )
+    test.add_argument("group_file", type=Path, help="definitions file holding the group")
+    test.add_argument("--group", default=None, help="which group of the file (default: the only)")
+    test.add_argument("--ids", nargs="+", default=None, help="ids (default: 10 recent ones)")
+    test.add_argument("--app-id", action="append", default=None, help="only these app_ids")
+    test.add_argument("--window", default="PT1H", help="ISO 8601 duration back from now")
+    test.add_argument("--no-progress", action="store_true")
+    test.set_defaults(handler=_cmd_test)
+
+    preview = sub.add_parser(
+        "preview", help="intervention preview: who matches a rule now, and its recent firings"
+    )
+    preview.add_argument("rule_file", type=Path, help="definitions file holding the rule")
+    preview.add_argument("--rule", default=None, help="which rule of the file (default: the only)")
+    preview.add_argument("--window", default="PT1H", help="ISO 8601 duration of log to replay")
+    preview.add_argument("--sample", type=int, default=10, help="matching ids to show")
+    preview.add_argument("--app-id", action="append", default=None, help="only these app_ids")
+    preview.add_argument(
+        "--url", default=None, help="a worker (default: SIGNALS_WORKER_URL, else this host's)"
+    )
+    preview.set_defaults(handler=_cmd_preview)
     return parser
 
 
@@ -402,6 +428,95 @@ async def _produce(
         total=total,
         auth=auth,
     )
+
+
+def _cmd_test(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from rich.console import Console
+
+    from signals_stream.errors import DefinitionError
+    from signals_stream.history.console import columns_table, read_progress
+    from signals_stream.history.group_test import run_group_test
+    from signals_stream.history.requests import GroupTestRequest
+    from signals_stream.registry.loader import load_definitions
+
+    loaded = load_definitions(args.group_file)
+    groups = [g for g in loaded.groups if args.group in (None, g.name)]
+    if len(groups) != 1:
+        names = ", ".join(g.full_name for g in loaded.groups) or "none"
+        raise DefinitionError(
+            f"{args.group_file}: name one group with --group (the file holds: {names})"
+        )
+    request = GroupTestRequest.parse(
+        {
+            "attribute_group": groups[0].to_wire(),
+            "attribute_key_ids": args.ids,
+            "app_ids": args.app_id,
+            "window": args.window,
+        }
+    )
+    err = Console(stderr=True)
+    with read_progress(err) if not args.no_progress else contextlib.nullcontext() as progress:
+        columns = asyncio.run(
+            run_group_test(
+                request, settings, loaded.keys, now_ms=int(time.time() * 1000), progress=progress
+            )
+        )
+    title = f"{groups[0].full_name} over the last {request.window} of {settings.input_topic}"
+    Console().print(columns_table(title, columns))
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace, settings: Settings) -> int:
+    import urllib.error
+    import urllib.request
+
+    import orjson
+    from rich.console import Console
+
+    from signals_stream.errors import DefinitionError
+    from signals_stream.history.console import preview_table
+    from signals_stream.history.requests import PreviewRequest
+    from signals_stream.registry.loader import load_definitions
+
+    loaded = load_definitions(args.rule_file, resolve=False)
+    rules = [r for r in loaded.interventions if args.rule in (None, r.name)]
+    if len(rules) != 1:
+        names = ", ".join(r.key for r in loaded.interventions) or "none"
+        raise DefinitionError(f"{args.rule_file}: name one rule with --rule (it holds: {names})")
+    body = PreviewRequest.parse(
+        {
+            "intervention": rules[0].to_wire(),
+            "window": args.window,
+            "sample": args.sample,
+            "app_ids": args.app_id,
+        }
+    ).model_dump(mode="json", exclude_none=True)
+    body["intervention"] = rules[0].to_wire()
+    base = args.url or settings.worker_url or settings.web_url
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    request = urllib.request.Request(
+        base.rstrip("/") + "/api/v1/testing/interventions/",
+        data=orjson.dumps(body),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    err = Console(stderr=True)
+    try:
+        with (
+            err.status(f"previewing {rules[0].key} on {base}"),
+            urllib.request.urlopen(request, timeout=settings.history_deadline_s + 30) as answer,
+        ):
+            result = orjson.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        err.print(f"signals-stream: {base} answered {exc.code}: {exc.read().decode()[:500]}")
+        return 1
+    except OSError as exc:
+        err.print(f"signals-stream: no worker answers at {base}: {exc}")
+        return 1
+    Console().print(preview_table(rules[0].key, result))
+    return 0
 
 
 def _take(it: Iterator, n: int) -> Iterator:

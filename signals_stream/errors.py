@@ -12,7 +12,8 @@
     │   └── InvalidIntervention 422 invalid_intervention  a pushed InterventionInstance is invalid
     ├── BadRequest              400 bad_request        unusable parameters (version, targets)
     │   ├── AlreadyExists       400 bad_request        POST of an existing definition (SDK: PUT)
-    │   └── TooManyTargets      (delivery/push.py)     a push names too many targets; a ValueError
+    │   ├── TooManyTargets      (delivery/push.py)     a push names too many targets; a ValueError
+    │   └── HistoryTooLarge     400 history_too_large  a read of the log would pass its record bound
     ├── NotFoundError           404 not_found          no such collection, group, version, row
     ├── Conflict                409 conflict           valid, but the registry's state forbids it
     ├── Unavailable             503 unavailable        try again shortly (``Retry-After: 1``)
@@ -21,7 +22,9 @@
     │   ├── ProfilesUnavailable                        Redis cannot answer for these ids
     │   ├── TooManySubscribers  (delivery/hub.py)      the SSE hub is full or closing
     │   ├── WorkerUnavailable   (apiserver/proxy.py)   the worker to forward to is unreachable
-    │   └── NotReady            (apiserver/server.py)  the registry log is not read yet
+    │   ├── NotReady            (apiserver/server.py)  the registry log is not read yet
+    │   ├── LogUnavailable                             the input log cannot be read (test, preview)
+    │   └── HistoryDeadline     503 history_deadline   a read of the log did not finish in time
     ├── BadEvent                500 internal           an unusable input record (dead letters)
     └── StateError              500 internal           a state row that cannot be decoded
 
@@ -48,6 +51,9 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "DefinitionError",
+    "HistoryDeadline",
+    "HistoryTooLarge",
+    "LogUnavailable",
     "InvalidIntervention",
     "NotFoundError",
     "OwnerUnavailable",
@@ -100,6 +106,13 @@ class AlreadyExists(BadRequest):
     """POST of a definition that exists: the SDK answers it with a PUT."""
 
 
+class HistoryTooLarge(BadRequest):
+    """Reading the log for a test or preview would pass ``SIGNALS_HISTORY_MAX_RECORDS``; the
+    message names the bound, the window and how far the read got."""
+
+    error_code = "history_too_large"
+
+
 class NotFoundError(SignalsStreamError):
     http_status = 404
     error_code = "not_found"
@@ -145,6 +158,17 @@ class ProfilesUnavailable(Unavailable):
     def __init__(self, message: str, reason: Literal["down", "syncing", "corrupt"]) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class LogUnavailable(Unavailable):
+    """The input topic cannot be read for a test or preview: no broker, no such topic."""
+
+
+class HistoryDeadline(Unavailable):
+    """Reading and folding the log for a test or preview did not finish within
+    ``SIGNALS_HISTORY_DEADLINE_S``; the message names the bound and how far it got."""
+
+    error_code = "history_deadline"
 
 
 class StateError(SignalsStreamError):

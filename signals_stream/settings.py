@@ -207,6 +207,21 @@ class Settings(BaseSettings):
         description="Interventions each worker holds in memory for reconnecting streams "
         "(oldest dropped first; about 1 KB each).",
     )
+    # --- history: test() and the intervention preview read the input log ------------------
+    history_max_records: int = Field(
+        500_000,
+        ge=1,
+        le=1_000_000_000,
+        description="Most input records one test() or intervention preview may read in its "
+        "window (more: 400 naming this bound).",
+    )
+    history_deadline_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest one test() or intervention preview may read and fold the log "
+        "(longer: 503 naming this bound).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("broker")

@@ -33,6 +33,7 @@ from signals_stream.api.metrics import register_metrics_view
 from signals_stream.api.openapi import register_catch_all_view, register_docs_views
 from signals_stream.api.registry import register_registry_views
 from signals_stream.api.tables import register_table_views
+from signals_stream.api.testing import register_history_views
 from signals_stream.api.user_data import register_user_data_views
 from signals_stream.app import declare_topics, make_app
 from signals_stream.delivery.hub import Hub
@@ -110,6 +111,7 @@ def build_worker(settings: Settings) -> WorkerState:
     register_intervention_views(state)
     register_user_data_views(state)
     register_metrics_view(state)
+    register_history_views(state)
     register_docs_views(state)
     register_catch_all_view(state)  # last: see the module docstring
     return state

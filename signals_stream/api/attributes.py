@@ -15,14 +15,13 @@ import base64
 import time
 from collections import defaultdict
 
-import aiohttp
 from faust.web import Request, Response
 from yarl import URL
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
-from signals_stream.api.owner import owner_url
+from signals_stream.api.owner import ask_worker, owner_url
 from signals_stream.engine.row import EntityRow, decode_row
-from signals_stream.errors import DefinitionError, OwnerUnavailable
+from signals_stream.errors import DefinitionError
 from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.registry import OnlineAttributesRequest
 from signals_stream.routing import entity_row_key
@@ -103,21 +102,9 @@ async def fetch_rows(
 async def _ask_owner(
     state: WorkerState, url: URL, refs: list[EntityRef], authorization: str
 ) -> dict[EntityRef, bytes | None]:
-    try:
-        async with state.app.http_client.post(
-            url.with_path("/internal/v1/rows"),
-            json={"entities": [list(ref) for ref in refs]},
-            headers={"Authorization": authorization},
-        ) as response:
-            if response.status != 200:
-                raise OwnerUnavailable(
-                    f"worker {url} answered {response.status} for its rows: "
-                    f"{(await response.text())[:200]}"
-                )
-            rows = (await response.json())["rows"]
-    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
-        raise OwnerUnavailable(f"worker {url} owning some of the ids is unreachable") from exc
+    body = {"entities": [list(ref) for ref in refs]}
+    reply = await ask_worker(state, url, "/internal/v1/rows", body, authorization, what="its rows")
     return {
         ref: None if raw is None else base64.b64decode(raw)
-        for ref, raw in zip(refs, rows, strict=True)
+        for ref, raw in zip(refs, reply["rows"], strict=True)
     }

@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.definitions import AttributeGroup, AttributeKey
+from signals_stream.history.requests import GroupTestRequest, PreviewRequest
 from signals_stream.interventions import InterventionInstance, RuleIntervention
 from signals_stream.registry import (
     KINDS,
@@ -48,9 +49,14 @@ _ERRORS = {
     "422": "Invalid body or parameters; the detail names the field",
     "503": "Not ready (partitions not assigned) or the registry log is unreachable",
 }
+_HISTORY_ERRORS = {
+    "400": "The window holds more than SIGNALS_HISTORY_MAX_RECORDS records (error "
+    "`history_too_large`, the detail names the bound)",
+    "503": "The input topic cannot be read, or the read passed SIGNALS_HISTORY_DEADLINE_S "
+    "(error `history_deadline`, the detail names the bound)",
+}
 # SDK endpoints that need a warehouse or an event buffer this engine does not have.
 UNSUPPORTED = {
-    "/api/v1/testing/attribute_groups/": "testing a group needs warehouse data",
     "/api/v1/event_log": "agentic contexts (event logs) are stored but not computed yet",
     "/api/v1/datasets/sql": "training datasets are built in the warehouse",
     "/api/v1/datasets/runs": "training datasets are built in the warehouse",
@@ -76,12 +82,17 @@ def _operation(
     errors: tuple[str, ...] = ("401", "422"),
     params: list[dict[str, Any]] | None = None,
     public: bool = False,
+    descriptions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    descriptions = descriptions or {}
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {
             "200": {"description": "OK", **_json(answer or {"type": "object"})},
-            **{code: {"description": _ERRORS[code], **_json(_ref("Error"))} for code in errors},
+            **{
+                code: {"description": descriptions.get(code, _ERRORS[code]), **_json(_ref("Error"))}
+                for code in errors
+            },
         },
     }
     if body is not None:
@@ -161,6 +172,8 @@ def build_spec() -> dict[str, Any]:
         PublishSelection,
         OnlineAttributesRequest,
         InterventionInstance,
+        GroupTestRequest,
+        PreviewRequest,
     ]
     _, defs = models_json_schema(
         [(model, "validation") for model in models],
@@ -203,6 +216,55 @@ def build_spec() -> dict[str, Any]:
             body=_ref("OnlineAttributesRequest"),
             answer={"type": "object", "additionalProperties": {"type": "array"}},
             errors=("401", "404", "422", "503"),
+        )
+    }
+    paths["/api/v1/testing/attribute_groups/"] = {
+        "post": _operation(
+            "The SDK's test(): an (unpublished) group computed over the recent window of the "
+            "input log, on event time, for the ids given or 10 recently active ones; columnar, "
+            "the key first",
+            body=_ref("GroupTestRequest"),
+            answer={"type": "object", "additionalProperties": {"type": "array"}},
+            errors=("400", "401", "422", "503"),
+            descriptions=_HISTORY_ERRORS,
+        )
+    }
+    count = {"type": "integer", "minimum": 0}
+    paths["/api/v1/testing/interventions/"] = {
+        "post": _operation(
+            "Intervention preview (no SDK method): entities of the rule's key matching its "
+            "criteria now on every worker (`changed` counts as matching) with sample ids, and "
+            "the firings it would have sent over the recent window of the input log",
+            body=_ref("PreviewRequest"),
+            answer={
+                "type": "object",
+                "required": ["scanned_count", "matched_count", "matches", "firings"],
+                "properties": {
+                    "intervention": {"type": "object"},
+                    "attribute_key": {"type": "string"},
+                    "scanned_count": count,
+                    "matched_count": count,
+                    "matches": {
+                        "type": "object",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "workers": count,
+                    "firings": {
+                        "type": "object",
+                        "properties": {
+                            "window": {"type": "string"},
+                            "count": count,
+                            "entities": count,
+                            "targets": {"type": "object", "additionalProperties": count},
+                            "scanned_entities": count,
+                            "records_read": count,
+                            "bad_records": count,
+                        },
+                    },
+                },
+            },
+            errors=("400", "401", "422", "503"),
+            descriptions=_HISTORY_ERRORS,
         )
     }
     subscribe = _operation(

@@ -6,6 +6,8 @@ headers (``Retry-After`` of a 503) and lets a dead owner's refused connection es
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from faust.web import Request, Response, Web
 from yarl import URL
@@ -13,7 +15,7 @@ from yarl import URL
 from signals_stream.errors import OwnerUnavailable
 from signals_stream.worker_state import WorkerState
 
-__all__ = ["owner_url", "route_to_owner"]
+__all__ = ["ask_worker", "owner_url", "route_to_owner"]
 
 _PROXY_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=3)
 _KEPT_HEADERS = ("Retry-After", "X-Signals-Source", "X-Signals-Remote-Entities")
@@ -66,3 +68,26 @@ async def route_to_owner(
             )
     except (OSError, TimeoutError, aiohttp.ClientError) as exc:
         raise OwnerUnavailable(f"the worker owning this id ({url}) is unreachable") from exc
+
+
+async def ask_worker(
+    state: WorkerState, url: URL, path: str, body: Any, authorization: str, *, what: str
+) -> Any:
+    """POST ``body`` to another worker's internal ``path`` with the caller's token; its JSON.
+
+    Raises:
+        OwnerUnavailable: the worker is unreachable or did not answer 200 (``what`` says for
+            which request).
+    """
+    try:
+        async with state.app.http_client.post(
+            url.with_path(path), json=body, headers={"Authorization": authorization}
+        ) as response:
+            if response.status != 200:
+                raise OwnerUnavailable(
+                    f"worker {url} answered {response.status} for {what}: "
+                    f"{(await response.text())[:200]}"
+                )
+            return await response.json()
+    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        raise OwnerUnavailable(f"worker {url} is unreachable for {what}") from exc

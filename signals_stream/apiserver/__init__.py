@@ -46,6 +46,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             RedisRows(client, RedisLayout(settings.app_id), settings.partitions),
             token=token,
             proxy=proxy,
+            settings=settings,
         )
         runner = web.AppRunner(server.application(), access_log=None)
         await runner.setup()

@@ -32,6 +32,8 @@ from signals_stream.errors import (
     ProfilesUnavailable,
     Unavailable,
 )
+from signals_stream.history.group_test import run_group_test
+from signals_stream.history.requests import GroupTestRequest
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.profiles import RedisRows
 from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
@@ -39,6 +41,7 @@ from signals_stream.registry.render import render
 from signals_stream.serving.auth import check_token
 from signals_stream.serving.errors_http import ErrorAnswer, error_answer, status_answer
 from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
+from signals_stream.settings import Settings
 
 __all__ = ["ApiServer", "ApiStats"]
 
@@ -105,7 +108,9 @@ class ApiServer:
         *,
         token: bytes | None,
         proxy: WorkerProxy | None,
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings  # test() reads the input log with its broker settings
         self.tail = tail
         self.rows = rows
         self.token = token
@@ -129,6 +134,7 @@ class ApiServer:
             add(method, "/api/v1/registry/{kind}/{name}/versions/{version}", self.registry_write)
         add("POST", "/api/v1/engines/publish", self.registry_write)
         add("POST", "/api/v1/engines/unpublish", self.registry_write)
+        add("POST", "/api/v1/testing/attribute_groups/", self.group_test)
         return app
 
     # --- middlewares ---------------------------------------------------------------------------
@@ -171,6 +177,21 @@ class ApiServer:
 
     async def stats_view(self, request: web.Request) -> web.Response:
         return _json(self.stats.to_json())
+
+    async def group_test(self, request: web.Request) -> web.StreamResponse:
+        """The SDK's ``test()``, from the input log as the workers answer it (no worker
+        needed: it reads Kafka and the registry log only)."""
+        self._require_ready()
+        if self.settings is None:
+            return _error(501, "this API server was started without broker settings")
+        raw = await request.read()
+        if not raw:
+            raise DefinitionError("the request needs a JSON body")
+        query = GroupTestRequest.parse(raw)
+        keys = [entry.model for entry in self.tail.registry.list("attribute_keys")]
+        now = int(time.time() * 1000)
+        columns = await run_group_test(query, self.settings, keys, now_ms=now)
+        return _json(columns, headers={SOURCE_HEADER: "log"})
 
     async def online_attributes(self, request: web.Request) -> web.StreamResponse:
         self._require_ready()

@@ -228,8 +228,12 @@ class Registry:
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries.values())
 
-    def catalog(self) -> Catalog:
-        """Compile what the engine runs: published stream groups and rules.
+    def catalog(
+        self, rules: Iterable[RuleIntervention] | None = None, *, since_publication: bool = True
+    ) -> Catalog:
+        """Compile what the engine runs: published stream groups and rules (``rules``
+        instead of the registry's own, for a preview). Without ``since_publication`` slots
+        count from the beginning of time, for folding history written before publication.
 
         Raises:
             DefinitionError: the published groups cannot run together.
@@ -243,6 +247,6 @@ class Registry:
         return Catalog.build(
             groups,
             [e.model for e in self.list("attribute_keys")],
-            [e.model for e in self.list("interventions")],
-            published_at_ms=published_at,
+            [e.model for e in self.list("interventions")] if rules is None else rules,
+            published_at_ms=published_at if since_publication else None,
         )

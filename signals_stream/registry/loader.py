@@ -46,8 +46,12 @@ class LoadedDefinitions:
         return Catalog.build(self.groups, self.keys, self.interventions)
 
 
-def load_definitions(source: str | Path) -> LoadedDefinitions:
+def load_definitions(source: str | Path, *, resolve: bool = True) -> LoadedDefinitions:
     """Read and validate a definitions file.
+
+    Args:
+        resolve: also compile it, so a rule whose groups the file lacks is an error (False:
+            a file holding only a rule to preview against the published groups).
 
     Raises:
         DefinitionError: unreadable file or invalid definition, naming which.
@@ -68,6 +72,8 @@ def load_definitions(source: str | Path) -> LoadedDefinitions:
         except DefinitionError as exc:
             raise DefinitionError(f"{source}: item {index} ({kind}): {exc}") from exc
     loaded = LoadedDefinitions(tuple(keys), tuple(groups), tuple(interventions))
+    if not resolve:
+        return loaded
     skipped = loaded.catalog().rules.skipped  # compile now: bad definitions fail at start-up
     if skipped:
         name, why = next(iter(skipped.items()))
