@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+from agents.dead_letter_sender import register_dead_letter_sender
 from agents.entities import register_entities
 from agents.ingest import register_faust_ingest, register_stats_log
 from agents.interventions_tail import register_interventions_tail
@@ -83,10 +84,11 @@ def build_worker(settings: Settings) -> WorkerState:
         await registry_log.run(create=True)
 
     app.task(read_registry_log)
+    dead_letters = register_dead_letter_sender(state)
     if settings.ingest_mode == "lean":
-        register_lean_ingest(state)
+        register_lean_ingest(state, dead_letters)
     else:
-        register_faust_ingest(state)
+        register_faust_ingest(state, dead_letters)
     register_stats_log(state)
     register_entities(state)
     register_interventions_tail(state)

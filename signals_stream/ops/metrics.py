@@ -100,6 +100,17 @@ class StreamCollector:
             bad.add_metric([reason], count)
         yield bad
 
+        yield _counter(
+            "signals_dead_letter_send_failures",
+            "Attempts to write a dead letter that the bad-events topic refused or timed out.",
+            stats.dead_letter_send_failures,
+        )
+        yield GaugeMetricFamily(
+            "signals_dead_letters_pending",
+            "Dead letters waiting for a retry; the input offset is held before the first.",
+            value=stats.dead_letters_pending,
+        )
+
         yield _counter("signals_events_applied", "Events folded into entity rows.", stats.applied)
         yield _counter(
             "signals_rows_written",
