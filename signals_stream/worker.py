@@ -5,8 +5,9 @@
 1. the app, its topics and tables (``signals_stream.app``, ``tables/``);
 2. the worker's state (``WorkerState``): registry and live catalog (definitions file first,
    then the registry log), counters, subscriber hub, push receipts, Redis mirror, row store;
-3. the registry log's tail, then the agents: ingest (lean consumer or Faust agent), entities
-   with the sweep, the interventions and push-receipt tails, the Redis mirror's drain;
+3. the registry log's tail, then the agents: the dead-letter sender, ingest (lean consumer or
+   Faust agent), entities with the sweep, the interventions and push-receipt tails, the Redis
+   mirror's drain;
 4. the views, the catch-all JSON 404 for ``/api/v1/...`` last (its pattern would shadow them).
 
 Importing this module does nothing. ``faust -A signals_stream.worker worker`` reads the

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -25,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from signals_stream.devtools.broker import LocalBroker, free_port
 from tests.datafiles import read_lines
 from tests.integration.kafka_proxy import running_proxy
-from tests.integration.workers import Worker, running_worker, stream_app
+from tests.integration.workers import Worker, read_json_records, running_worker, stream_app
 from tests.mutations import DETERMINED, GOOD, Mutant, check_letter, mutants
 
 pytestmark = pytest.mark.integration
@@ -53,33 +52,6 @@ async def _produce(
         return [(md.partition, md.offset) for md in await asyncio.gather(*futures)]
     finally:
         await producer.stop()
-
-
-async def _read_all(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[dict]:
-    """Every record of ``topic``: until ``expected`` arrived, then 2 s more for extras."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    records: list[dict] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        quiet_until: float | None = None
-        while time.monotonic() < deadline:
-            if len(records) >= expected:
-                quiet_until = quiet_until or time.monotonic() + 2.0
-                if time.monotonic() >= quiet_until:
-                    break
-            batch = await consumer.getmany(timeout_ms=300)
-            for messages in batch.values():
-                records.extend(orjson.loads(m.value) for m in messages)
-    finally:
-        await consumer.stop()
-    return records
 
 
 def _wait(what: str, check: Callable[[], bool], worker: Worker, timeout_s: float) -> None:
@@ -125,7 +97,9 @@ def test_mutated_lines_become_dead_letters_by_reason_and_counted_good_events(
         assert stats["dead_letters_pending"] == 0 and stats["dead_letter_send_failures"] == 0
 
         letters = asyncio.run(
-            _read_all(kafka_broker.bootstrap, app.bad_topic, sum(expected_bad.values()), 180)
+            read_json_records(
+                kafka_broker.bootstrap, app.bad_topic, sum(expected_bad.values()), 180, 2.0
+            )
         )
     seen: set[tuple[int, int]] = set()
     for letter in letters:
@@ -238,7 +212,9 @@ def test_an_unwritable_dead_letter_topic_holds_the_input_offset_until_it_takes_t
             )
             assert worker.stats()["dead_letters_pending"] == 0
             assert worker.stats()["good"] == good
-            letters = asyncio.run(_read_all(proxy.bootstrap, app.bad_topic, len(bad_at), 30))
+            letters = asyncio.run(
+                read_json_records(proxy.bootstrap, app.bad_topic, len(bad_at), 30, 2.0)
+            )
     offsets = sorted(letter["source"]["offset"] for letter in letters)
     assert offsets == sorted(bad_at)  # each exactly once
     for letter in letters:
