@@ -87,7 +87,8 @@ class StreamCollector:
             "Records written, by topic (dead letters, entity events, interventions).",
             labels=["topic"],
         )
-        events_out.add_metric([topics.bad_events], bad_total)
+        # Dead letters waiting for a retry are not written yet.
+        events_out.add_metric([topics.bad_events], bad_total - stats.dead_letters_pending)
         events_out.add_metric([topics.entity_events], stats.forwarded)
         events_out.add_metric([topics.interventions], stats.interventions)
         yield events_out
