@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from signals_stream.devtools.broker import LocalBroker, free_port
 from tests.datafiles import read_lines
-from tests.integration.kafka_proxy import running_proxy
-from tests.integration.workers import Worker, read_json_records, running_worker, stream_app
+from tests.integration.kafka_proxy import KafkaProxy, running_proxy
+from tests.integration.workers import (
+    StreamApp,
+    Worker,
+    read_json_records,
+    running_worker,
+    stream_app,
+)
 from tests.mutations import DETERMINED, GOOD, Mutant, check_letter, mutants
 
 pytestmark = pytest.mark.integration
@@ -144,30 +151,38 @@ async def _end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
     return sum(ends.values())
 
 
+MICRO = read_lines("kafka-live-viewer-profiles/micro.1.tsv")
+# Bad records among the first 30 micro lines: (offset, what is appended) -> NotUtf8 or
+# FieldNumberMismatch(132/133).
+BAD_AT = {5: b"\xff", 9: b"\t", 14: b"\xc3", 20: b"\t\t", 27: b"\xed\xa0\x80"}
+
+
+def _with_bad_records(count: int) -> tuple[list[bytes], int]:
+    """``count`` micro lines, those at :data:`BAD_AT` made bad; and how many stay good."""
+    values = [line + BAD_AT.get(offset, b"") for offset, line in enumerate(MICRO[:count])]
+    return values, count - sum(1 for offset in BAD_AT if offset < count)
+
+
+@contextlib.contextmanager
+def _refusing_broker(tmp_path: Path, prefix: str) -> Iterator[tuple[KafkaProxy, StreamApp]]:
+    """A broker of its own behind a proxy that refuses the app's dead-letter producer."""
+    proxy_port, broker_port = free_port(), free_port()
+    broker = LocalBroker(
+        broker_port, log_path=tmp_path / "tansu.log", advertised=f"127.0.0.1:{proxy_port}"
+    )
+    with running_proxy(proxy_port, broker_port) as proxy, broker:
+        app = stream_app(proxy, prefix, input_partitions=1)
+        proxy.refuse(f"{app.app_id}-dead-letters")  # the worker's dead-letter producer
+        yield proxy, app
+
+
 @INGEST_MODES
 @pytest.mark.timeout(300)
 def test_an_unwritable_dead_letter_topic_holds_the_input_offset_until_it_takes_them(
     tmp_path: Path, ingest_mode: str
 ) -> None:
-    micro = read_lines("kafka-live-viewer-profiles/micro.1.tsv")
-    bad_at = {5: b"\xff", 9: b"\t", 14: b"\xc3", 20: b"\t\t", 27: b"\xed\xa0\x80"}
-    values, good = [], 0
-    for offset in range(30):
-        if offset in bad_at:
-            values.append(micro[offset] + bad_at[offset])  # NotUtf8 or FieldNumberMismatch
-        else:
-            values.append(micro[offset])
-            good += 1
-    proxy_port, broker_port = free_port(), free_port()
-    broker = LocalBroker(
-        broker_port, log_path=tmp_path / "tansu.log", advertised=f"127.0.0.1:{proxy_port}"
-    )
-    with (
-        running_proxy(proxy_port, broker_port) as proxy,
-        broker,
-    ):
-        app = stream_app(proxy, f"dlq-{ingest_mode}", input_partitions=1)
-        proxy.refuse(f"{app.app_id}-dead-letters")  # the worker's dead-letter producer
+    values, good = _with_bad_records(30)
+    with _refusing_broker(tmp_path, f"dlq-{ingest_mode}") as (proxy, app):
         group = f"{app.app_id}-ingest" if ingest_mode == "lean" else app.app_id
         env = app.env(
             tmp_path / "state", SIGNALS_INGEST_MODE=ingest_mode, SIGNALS_DEAD_LETTER_TIMEOUT_S="2"
@@ -185,7 +200,7 @@ def test_an_unwritable_dead_letter_topic_holds_the_input_offset_until_it_takes_t
                     "all read",
                     lambda: (
                         worker.stats()["good"] == good
-                        and worker.stats()["dead_letters_pending"] == len(bad_at)
+                        and worker.stats()["dead_letters_pending"] == len(BAD_AT)
                     ),
                     worker,
                     60,
@@ -195,7 +210,7 @@ def test_an_unwritable_dead_letter_topic_holds_the_input_offset_until_it_takes_t
             assert _metric(worker, "signals_dead_letters_pending") >= 1
             assert _metric(worker, "signals_dead_letter_send_failures_total") >= 1
             committed = asyncio.run(_committed(proxy.bootstrap, group, app.input_topic))
-            first_bad = min(bad_at)
+            first_bad = min(BAD_AT)
             assert committed is None or committed <= first_bad, committed
             if ingest_mode == "lean":
                 assert committed == first_bad  # everything before it is done
@@ -213,11 +228,54 @@ def test_an_unwritable_dead_letter_topic_holds_the_input_offset_until_it_takes_t
             assert worker.stats()["dead_letters_pending"] == 0
             assert worker.stats()["good"] == good
             letters = asyncio.run(
-                read_json_records(proxy.bootstrap, app.bad_topic, len(bad_at), 30, 2.0)
+                read_json_records(proxy.bootstrap, app.bad_topic, len(BAD_AT), 30, 2.0)
             )
     offsets = sorted(letter["source"]["offset"] for letter in letters)
-    assert offsets == sorted(bad_at)  # each exactly once
+    assert offsets == sorted(BAD_AT)  # each exactly once
     for letter in letters:
         offset = letter["source"]["offset"]
-        check_letter(letter, values[offset], "NotUtf8" if bad_at[offset][:1] != b"\t" else
-                     f"FieldNumberMismatch({131 + len(bad_at[offset])})")  # fmt: skip
+        check_letter(letter, values[offset], "NotUtf8" if BAD_AT[offset][:1] != b"\t" else
+                     f"FieldNumberMismatch({131 + len(BAD_AT[offset])})")  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+def test_too_many_waiting_dead_letters_pause_the_lean_input_until_they_are_written(
+    tmp_path: Path,
+) -> None:
+    """Past SIGNALS_DEAD_LETTER_MAX_PENDING kept letters, the lean consumer stops taking
+    input (memory stays bounded) and takes it again once they are written."""
+    values, good = _with_bad_records(30)
+    more = MICRO[30:40]
+    with _refusing_broker(tmp_path, "dlq-pause") as (proxy, app):
+        group = f"{app.app_id}-ingest"
+        env = app.env(
+            tmp_path / "state",
+            SIGNALS_DEAD_LETTER_TIMEOUT_S="2",
+            SIGNALS_DEAD_LETTER_MAX_PENDING="3",
+        )
+        with running_worker(env, tmp_path / "worker.log") as worker:
+            asyncio.run(_produce(proxy.bootstrap, app.input_topic, values, 1))
+            _wait(
+                "5 letters waiting",
+                lambda: worker.stats()["dead_letters_pending"] == len(BAD_AT),
+                worker,
+                60,
+            )
+            # The pause takes effect at the consumer's next poll (within its 1 s idle wait).
+            _wait("the pause", lambda: "input paused" in worker.log_path.read_text(), worker, 10)
+            read = worker.stats()["good"]
+            asyncio.run(_produce(proxy.bootstrap, app.input_topic, more, 1))
+            time.sleep(4)
+            assert worker.stats()["good"] == read  # paused: the 10 new lines wait
+            proxy.refusing.clear()
+            _wait(
+                "the input committed to its end",
+                lambda: asyncio.run(_committed(proxy.bootstrap, group, app.input_topic)) == 40,
+                worker,
+                90,
+            )
+            assert worker.stats()["good"] == good + len(more)
+            letters = asyncio.run(
+                read_json_records(proxy.bootstrap, app.bad_topic, len(BAD_AT), 30, 2.0)
+            )
+    assert sorted(letter["source"]["offset"] for letter in letters) == sorted(BAD_AT)
