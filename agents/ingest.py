@@ -11,12 +11,12 @@ from typing import cast
 from faust import Stream
 from faust.types import StreamT
 
+from agents.dead_letter_sender import DeadLetterSender
 from agents.forward import Forwarder
+from agents.ingest_step import DeadLetter, Routed, ingest_record
 from agents.rows import PendingRows, add_event, write_rows
-from signals_stream.errors import BadEvent
-from signals_stream.events.parse import parse_record
 from signals_stream.kafka.partitioning import entity_partition
-from signals_stream.routing import EntityEvent, route_event
+from signals_stream.routing import EntityEvent
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["register_faust_ingest", "register_stats_log"]
@@ -24,8 +24,11 @@ __all__ = ["register_faust_ingest", "register_stats_log"]
 logger = logging.getLogger(__name__)
 
 
-def register_faust_ingest(state: WorkerState) -> None:
-    """The ``ingest`` agent on the input topic."""
+def register_faust_ingest(state: WorkerState, dead_letters: DeadLetterSender) -> None:
+    """The ``ingest`` agent on the input topic. A batch whose dead letters the bad-events
+    topic does not take waits, retrying, until they are written: its events are acknowledged
+    (so committed) only after that, which holds the whole input meanwhile (the lean consumer
+    keeps good events flowing)."""
     app, settings, stats = state.app, state.settings, state.stats
     forward = Forwarder(state)
     partitions = settings.partitions
@@ -49,27 +52,27 @@ def register_faust_ingest(state: WorkerState) -> None:
             direct_events = 0
             by_partition: dict[int, list[EntityEvent]] = {}
             event_times: list[int] = []  # for the latency histogram, observed once per batch
+            dead: list[DeadLetter] = []
+            now_ms = int(time.time() * 1000)
             for event in batch:
                 message = event.message
-                value = message.value
-                try:
-                    parsed = parse_record(value if value is not None else b"")
-                except BadEvent as error:
-                    letter = forward.dead_letter(
-                        value,
-                        error,
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key,
-                    )
-                    await state.topics.bad_events.send(key=message.key, value=letter)
+                outcome = ingest_record(
+                    message.value,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    plan=plan,
+                    stats=stats,
+                    max_letter_bytes=settings.dead_letter_max_bytes,
+                    now_ms=now_ms,
+                )
+                if type(outcome) is DeadLetter:
+                    dead.append(outcome)
                     continue
-                stats.good += 1
-                event_times.append(parsed.event_time_ms)
-                for item in route_event(
-                    parsed, plan, partition=message.partition, offset=message.offset
-                ):
+                assert type(outcome) is Routed
+                event_times.append(outcome.event_time_ms)
+                for item in outcome.items:
                     if item.key_name == keyed_by and item.entity_id == message.key:
                         # already on its entity's partition
                         add_event(direct, item, message.partition)
@@ -77,6 +80,8 @@ def register_faust_ingest(state: WorkerState) -> None:
                         continue
                     target = entity_partition(item.entity_id, partitions)
                     by_partition.setdefault(target, []).append(item)
+            await dead_letters.deliver(dead)
+            await dead_letters.drained()  # the batch stays unacknowledged until they are written
             # The consumer flushes the producer before it commits, so this stays at-least-once.
             await forward.send_entity_events(by_partition)
             processed = time.time()

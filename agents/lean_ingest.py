@@ -29,13 +29,11 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStat
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 from mode import Service
 
+from agents.dead_letter_sender import DeadLetterSender
 from agents.forward import Forwarder
+from agents.ingest_step import DeadLetter, IngestBatch
 from agents.lean_offsets import start_where_faust_left
-from signals_stream.errors import BadEvent
-from signals_stream.events.parse import parse_record
 from signals_stream.kafka.auth import client_auth
-from signals_stream.kafka.partitioning import entity_partition
-from signals_stream.routing import EntityEvent, route_event
 from signals_stream.settings import Settings
 from signals_stream.worker_state import WorkerState
 
@@ -51,10 +49,17 @@ _MAX_IN_FLIGHT = 4  # batches sent but not yet committed (bounds memory and the 
 class LeanIngest(Service):
     """The input topic's consumer: poll, parse, route, send; commit once acknowledged."""
 
-    def __init__(self, state: WorkerState) -> None:
+    def __init__(self, state: WorkerState, dead_letters: DeadLetterSender) -> None:
         super().__init__()
         self._state = state
         self._forward = Forwarder(state)
+        self._dead_letters = dead_letters
+        dead_letters.on_cleared = self._commit_after_retry
+        # Per partition: the next offset whose records are all sent (acknowledged or, for
+        # dead letters, kept for a retry), and the last offset committed.
+        self._done: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._paused = False
         self._consumer: AIOKafkaConsumer | None = None  # built in the running loop
         # Held while a batch is parsed and sent: rebalances and shutdown wait for it.
         self._batch = asyncio.Lock()
@@ -91,10 +96,15 @@ class LeanIngest(Service):
             finally:
                 await self._consumer.stop()
 
-    async def on_revoked(self) -> None:
-        """Before partitions move: finish the batch in hand and commit everything sent."""
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before partitions move: finish the batch in hand and commit everything sent (up to
+        the first pending dead letter: the new owner re-reads from there)."""
         async with self._batch:
             await self._settle(0)
+        self._dead_letters.drop((tp.topic, tp.partition) for tp in revoked)
+        for tp in revoked:
+            self._done.pop(tp, None)
+            self._committed.pop(tp, None)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """New partitions: those this group never committed start where the Faust agent's
@@ -113,6 +123,7 @@ class LeanIngest(Service):
         max_records = self._state.settings.broker_max_poll_records
         await self._state.registry_log.ready.wait()  # the whole catalog, from the first event
         while not self.should_stop:
+            self._pause_while_dead_letters_wait()
             try:
                 batches = await consumer.getmany(
                     timeout_ms=_POLL_TIMEOUT_MS, max_records=max_records
@@ -124,79 +135,100 @@ class LeanIngest(Service):
             async with self._batch:
                 if self.should_stop:
                     return  # not processed, not committed: read again after the restart
-                acks, offsets = await self._send(batches)
-                previous = self._commits[-1] if self._commits else None
-                self._commits.append(asyncio.create_task(self._commit(previous, acks, offsets)))
+                acks, dead, offsets = await self._send(batches)
+                self._chain_commit(acks, dead, offsets)
             await self._settle(_MAX_IN_FLIGHT)
+
+    def _pause_while_dead_letters_wait(self) -> None:
+        """Pause the input while the dead-letter sender keeps as many letters as it may;
+        polling goes on (an idle poll keeps the group membership)."""
+        consumer = self.consumer
+        full = self._dead_letters.full
+        if full:
+            if not self._paused:
+                logger.error("lean ingest: input paused, too many dead letters wait for a retry")
+            consumer.pause(*consumer.assignment())  # again after a rebalance resumed them
+        elif self._paused and not full:
+            logger.warning("lean ingest: input resumed")
+            consumer.resume(*consumer.assignment())
+        self._paused = full
 
     async def _send(
         self, batches: dict[TopicPartition, list[ConsumerRecord]]
-    ) -> tuple[list[Awaitable[RecordMetadata]], dict[TopicPartition, int]]:
-        """Parse, route and send one poll's records; return the acks and the next offsets."""
+    ) -> tuple[list[Awaitable[RecordMetadata]], list[DeadLetter], dict[TopicPartition, int]]:
+        """Parse, route and send one poll's records; return the acks, the dead letters (sent
+        when the batch commits, off the critical path) and the next offsets."""
         state = self._state
-        stats = state.stats
-        partitions = state.settings.partitions
         owned = self.consumer.assignment()
-        plan = state.live.plan
-        by_partition: dict[int, list[EntityEvent]] = {}
-        event_times: list[int] = []
-        acks: list[Awaitable[RecordMetadata]] = []
+        now_ms = int(time.time() * 1000)
+        batch = IngestBatch(
+            state.live.plan,
+            state.settings.partitions,
+            state.stats,
+            state.settings.dead_letter_max_bytes,
+            now_ms,
+        )
+        add = batch.add
         offsets: dict[TopicPartition, int] = {}
-        stats.input_batches += 1
+        state.stats.input_batches += 1
         for tp, records in batches.items():
             if tp not in owned:
                 continue  # revoked since the fetch: its new owner reads it
-            partition = tp.partition
+            topic, partition = tp.topic, tp.partition
             for record in records:
-                value = record.value
-                try:
-                    event = parse_record(value if value is not None else b"")
-                except BadEvent as error:
-                    acks.append(await self._send_dead_letter(record, error))
-                    continue
-                stats.good += 1
-                event_times.append(event.event_time_ms)
-                for item in route_event(event, plan, partition=partition, offset=record.offset):
-                    target = entity_partition(item.entity_id, partitions)
-                    routed = by_partition.get(target)
-                    if routed is None:
-                        by_partition[target] = [item]
-                    else:
-                        routed.append(item)
+                add(record.value, topic=topic, partition=partition, offset=record.offset,
+                    key=record.key)  # fmt: skip
             offsets[tp] = records[-1].offset + 1
-        acks += await self._forward.send_entity_events(by_partition)
-        state.event_to_processed.observe_ages(event_times, int(time.time() * 1000))
-        return acks, offsets
+        acks = await self._forward.send_entity_events(batch.by_partition)
+        state.event_to_processed.observe_ages(batch.event_times, now_ms)
+        return acks, batch.dead, offsets
 
-    async def _send_dead_letter(
-        self, record: ConsumerRecord, error: BadEvent
-    ) -> Awaitable[RecordMetadata]:
-        letter = self._forward.dead_letter(
-            record.value,
-            error,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-        )
-        topic = self._state.settings.bad_events_topic
-        return await self._state.app.producer.send(topic, record.key, letter, None, None, None)
+    def _chain_commit(
+        self,
+        acks: list[Awaitable[RecordMetadata]],
+        dead: list[DeadLetter],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        previous = self._commits[-1] if self._commits else None
+        self._commits.append(asyncio.create_task(self._commit(previous, acks, dead, offsets)))
+
+    def _commit_after_retry(self) -> None:
+        """Dead letters held back a commit and are now written: commit what is done."""
+        if self._consumer is not None and not self.should_stop:
+            self._chain_commit([], [], {})
 
     async def _commit(
         self,
         previous: asyncio.Task[None] | None,
         acks: list[Awaitable[RecordMetadata]],
+        dead: list[DeadLetter],
         offsets: dict[TopicPartition, int],
     ) -> None:
         if previous is not None:
             await previous  # commits stay in batch order
-        # A failed send raises here, before the commit, and crashes the worker: at least once.
+        # A failed entity-events send raises here, before the commit, and crashes the worker:
+        # at least once. Dead letters never raise: a refused one is kept and retried.
         await asyncio.gather(*acks)
+        await self._dead_letters.deliver(dead)
+        owned = self.consumer.assignment()
+        self._done.update((tp, offset) for tp, offset in offsets.items() if tp in owned)
+        hold = self._dead_letters.hold()
+        commit: dict[TopicPartition, int] = {}
+        for tp, offset in self._done.items():
+            held = hold.get((tp.topic, tp.partition))
+            if held is not None and held < offset:
+                offset = held  # the first record whose dead letter is not written yet
+            if self._committed.get(tp) != offset:
+                commit[tp] = offset
+        if not commit:
+            return
         try:
-            await self.consumer.commit(offsets)
+            await self.consumer.commit(commit)
         except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced meanwhile; the new owner re-reads, rows skip the replays.
             logger.warning("lean ingest: commit skipped: %s", exc)
+            return
+        self._committed.update(commit)
 
     async def _settle(self, limit: int) -> None:
         """Wait until at most ``limit`` batches are uncommitted; raise a failed send."""
@@ -229,7 +261,7 @@ class _Listener(ConsumerRebalanceListener):
         self._ingest = ingest
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._ingest.on_revoked()
+        await self._ingest.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._ingest.on_assigned(assigned)
@@ -258,9 +290,9 @@ def _new_consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
-def register_lean_ingest(state: WorkerState) -> LeanIngest:
+def register_lean_ingest(state: WorkerState, dead_letters: DeadLetterSender) -> LeanIngest:
     """The lean consumer, started and stopped with the app."""
-    service = LeanIngest(state)
+    service = LeanIngest(state, dead_letters)
     # Faust starts the services it is given with the app, instances as well as classes.
     state.app.service(service)  # type: ignore[arg-type]
     return service

@@ -58,6 +58,26 @@ class Settings(BaseSettings):
     interventions_topic: str = Field(
         "signals-interventions", description="Output topic of interventions."
     )
+    dead_letter_max_bytes: int = Field(
+        900 * 1024,
+        ge=4096,
+        le=64 * MIB,
+        description="Largest dead letter; a bigger one keeps a prefix of the record, flagged "
+        "truncated, with its size (keep it below the bad-events topic's max.message.bytes).",
+    )
+    dead_letter_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="How long a dead letter's send may take before it counts as failed and is "
+        "retried (the input offset is held before it meanwhile).",
+    )
+    dead_letter_max_pending: int = Field(
+        10_000,
+        ge=1,
+        description="Dead letters kept for retry while the bad-events topic cannot be written; "
+        "beyond, the ingest stage pauses its input.",
+    )
     partitions: int = Field(
         8, ge=1, le=1024, description="Partitions of the topics signals-stream creates."
     )

@@ -5,8 +5,9 @@
 1. the app, its topics and tables (``signals_stream.app``, ``tables/``);
 2. the worker's state (``WorkerState``): registry and live catalog (definitions file first,
    then the registry log), counters, subscriber hub, push receipts, Redis mirror, row store;
-3. the registry log's tail, then the agents: ingest (lean consumer or Faust agent), entities
-   with the sweep, the interventions and push-receipt tails, the Redis mirror's drain;
+3. the registry log's tail, then the agents: the dead-letter sender, ingest (lean consumer or
+   Faust agent), entities with the sweep, the interventions and push-receipt tails, the Redis
+   mirror's drain;
 4. the views, the catch-all JSON 404 for ``/api/v1/...`` last (its pattern would shadow them).
 
 Importing this module does nothing. ``faust -A signals_stream.worker worker`` reads the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+from agents.dead_letter_sender import register_dead_letter_sender
 from agents.entities import register_entities
 from agents.ingest import register_faust_ingest, register_stats_log
 from agents.interventions_tail import register_interventions_tail
@@ -92,10 +94,11 @@ def build_worker(settings: Settings) -> WorkerState:
         await registry_log.run(create=True)
 
     app.task(read_registry_log)
+    dead_letters = register_dead_letter_sender(state)
     if settings.ingest_mode == "lean":
-        register_lean_ingest(state)
+        register_lean_ingest(state, dead_letters)
     else:
-        register_faust_ingest(state)
+        register_faust_ingest(state, dead_letters)
     register_stats_log(state)
     register_entities(state)
     register_serving_partitions(state)

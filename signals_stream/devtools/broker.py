@@ -204,7 +204,11 @@ class LocalBroker:
         stop_grace_s: float = 5.0,
         binary: str | None = None,
         log_level: str | None = "warn",
+        advertised: str | None = None,
     ) -> None:
+        """``advertised``: the ``host:port`` clients are told to connect to (a proxy or a NAT
+        in front of the broker); default its own listener."""
+        self._advertised = advertised
         self._binary = binary or _resolve_binary()
         self._log_level = log_level
         self._fixed_port = port
@@ -285,10 +289,11 @@ class LocalBroker:
             self._port = free_port()
         self._open_log()
         address = f"tcp://{self.bootstrap}"
+        advertised = f"tcp://{self._advertised}" if self._advertised else address
         cmd = [
             self._binary, "broker",
             "--listener-url", address,
-            "--advertised-listener-url", address,
+            "--advertised-listener-url", advertised,
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
         env = dict(os.environ)

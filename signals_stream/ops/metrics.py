@@ -87,7 +87,8 @@ class StreamCollector:
             "Records written, by topic (dead letters, entity events, interventions).",
             labels=["topic"],
         )
-        events_out.add_metric([topics.bad_events], bad_total)
+        # Dead letters waiting for a retry are not written yet.
+        events_out.add_metric([topics.bad_events], bad_total - stats.dead_letters_pending)
         events_out.add_metric([topics.entity_events], stats.forwarded)
         events_out.add_metric([topics.interventions], stats.interventions)
         yield events_out
@@ -99,6 +100,17 @@ class StreamCollector:
         for reason, count in sorted(stats.bad.items()):
             bad.add_metric([reason], count)
         yield bad
+
+        yield _counter(
+            "signals_dead_letter_send_failures",
+            "Attempts to write a dead letter that the bad-events topic refused or timed out.",
+            stats.dead_letter_send_failures,
+        )
+        yield GaugeMetricFamily(
+            "signals_dead_letters_pending",
+            "Dead letters waiting for a retry; the input offset is held before the first.",
+            value=stats.dead_letters_pending,
+        )
 
         yield _counter("signals_events_applied", "Events folded into entity rows.", stats.applied)
         yield _counter(

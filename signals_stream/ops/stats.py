@@ -14,6 +14,8 @@ class IngestStats:
     __slots__ = (
         "applied",
         "bad",
+        "dead_letter_send_failures",
+        "dead_letters_pending",
         "duplicates_dropped",
         "entity_batches",
         "entity_events_received",
@@ -39,6 +41,10 @@ class IngestStats:
         self.rows_written = 0
         self.rows_deleted = 0  # by delete-user requests
         self.bad: Counter[str] = Counter()
+        # Dead letters the bad-events topic did not take (each failed attempt), and those
+        # waiting for a retry now: the input commit is held before the first of them.
+        self.dead_letter_send_failures = 0
+        self.dead_letters_pending = 0
 
     def summary(self) -> str:
         bad = ", ".join(f"{reason}={n}" for reason, n in sorted(self.bad.items())) or "none"
@@ -62,4 +68,6 @@ class IngestStats:
             "entity_events_received": self.entity_events_received,
             "rows_written": self.rows_written,
             "rows_deleted": self.rows_deleted,
+            "dead_letter_send_failures": self.dead_letter_send_failures,
+            "dead_letters_pending": self.dead_letters_pending,
         }

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from signals_stream.events.dead_letters import original_bytes
 from tests.datafiles import DATA_DIR
-from tests.integration.workers import Worker, running_worker, stream_app
+from tests.integration.workers import Worker, read_json_records, running_worker, stream_app
 
 pytestmark = pytest.mark.integration
 
@@ -43,23 +43,6 @@ async def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[dict]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[dict] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while len(records) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                records.extend(orjson.loads(m.value) for m in messages)
-    finally:
-        await consumer.stop()
-    return records
-
-
 @INGEST_MODES
 def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
     kafka_broker, tmp_path: Path, ingest_mode: str
@@ -78,7 +61,9 @@ def test_bad_records_reach_the_dead_letter_topic_and_good_ones_the_entity_rows(
     env = app.env(tmp_path / "state", SIGNALS_INGEST_MODE=ingest_mode)
     with running_worker(env, tmp_path / "worker.log") as worker:
         asyncio.run(_produce(kafka_broker.bootstrap, app.input_topic, [*micro, *bad_inputs]))
-        dead = asyncio.run(_consume(kafka_broker.bootstrap, app.bad_topic, len(bad_inputs), 60))
+        dead = asyncio.run(
+            read_json_records(kafka_broker.bootstrap, app.bad_topic, len(bad_inputs), 60)
+        )
         assert len(dead) == len(bad_inputs), worker.log_tail()
         reasons = sorted(record["reason"] for record in dead)
         assert reasons.count("FieldNumberMismatch(130)") == 1

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaConsumer
 
 from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
@@ -217,3 +218,33 @@ def stream_app(broker: Any, prefix: str, *, input_partitions: int = 4) -> Stream
         )
     )
     return app
+
+
+async def read_json_records(
+    bootstrap: str, topic: str, expected: int, timeout_s: float, extra_s: float = 0.0
+) -> list[dict[str, Any]]:
+    """The JSON records of ``topic`` from its start: until ``expected`` arrived (or the
+    timeout), then ``extra_s`` more to catch any beyond (duplicates)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        quiet_until: float | None = None
+        while time.monotonic() < deadline:
+            if len(records) >= expected:
+                quiet_until = quiet_until or time.monotonic() + extra_s
+                if time.monotonic() >= quiet_until:
+                    break
+            batch = await consumer.getmany(timeout_ms=300)
+            for messages in batch.values():
+                records.extend(orjson.loads(m.value) for m in messages)
+    finally:
+        await consumer.stop()
+    return records

@@ -56,6 +56,7 @@ def test_the_collector_exposes_the_counters_by_topic_reason_and_stage() -> None:
     stats.applied, stats.rows_written, stats.replays_skipped = 20, 4, 2
     stats.interventions, stats.input_batches, stats.entity_batches = 3, 2, 5
     stats.bad.update({"NotUtf8": 1, "FieldNumberMismatch(130)": 2})
+    stats.dead_letter_send_failures, stats.dead_letters_pending = 4, 2
     latency = BatchHistogram()
     latency.observe(0.02, 18)
     topics = TopicNames("in", "bad", "app-entity-events", "out")
@@ -74,7 +75,7 @@ def test_the_collector_exposes_the_counters_by_topic_reason_and_stage() -> None:
         ("signals_events_in_total", (("topic", "app-entity-events"),)): 18.0,
     }
     assert metrics["signals_events_out"] == {
-        ("signals_events_out_total", (("topic", "bad"),)): 3.0,
+        ("signals_events_out_total", (("topic", "bad"),)): 1.0,  # 2 of 3 wait for a retry
         ("signals_events_out_total", (("topic", "app-entity-events"),)): 18.0,
         ("signals_events_out_total", (("topic", "out"),)): 3.0,
     }
@@ -89,9 +90,11 @@ def test_the_collector_exposes_the_counters_by_topic_reason_and_stage() -> None:
         ("signals_replays_skipped", 2),
         ("signals_interventions_fired", 3),
         ("signals_rows_swept", 9),
+        ("signals_dead_letter_send_failures", 4),
     ]:
         assert metrics[name] == {(f"{name}_total", ()): value}
     assert metrics["signals_sse_streams_open"] == {("signals_sse_streams_open", ()): 7.0}
+    assert metrics["signals_dead_letters_pending"] == {("signals_dead_letters_pending", ()): 2.0}
     assert metrics["signals_consumer_lag"] == {
         ("signals_consumer_lag", (("partition", "0"), ("topic", "in"))): 5.0,
         ("signals_consumer_lag", (("partition", "3"), ("topic", "in"))): 0.0,
