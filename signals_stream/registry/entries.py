@@ -229,7 +229,7 @@ class Registry:
         return iter(self._entries.values())
 
     def catalog(self) -> Catalog:
-        """Compile what the engine runs: published stream groups and rules.
+        """Compile what the engine runs: published stream groups, rules and event logs.
 
         Raises:
             DefinitionError: the published groups cannot run together.
@@ -245,4 +245,5 @@ class Registry:
             [e.model for e in self.list("attribute_keys")],
             [e.model for e in self.list("interventions")],
             published_at_ms=published_at,
+            event_logs=[e.model for e in self.list("event_logs")],
         )
