@@ -48,10 +48,9 @@ _ERRORS = {
     "422": "Invalid body or parameters; the detail names the field",
     "503": "Not ready (partitions not assigned) or the registry log is unreachable",
 }
-# SDK endpoints that need a warehouse or an event buffer this engine does not have.
+# SDK endpoints that need a warehouse this engine does not have.
 UNSUPPORTED = {
     "/api/v1/testing/attribute_groups/": "testing a group needs warehouse data",
-    "/api/v1/event_log": "agentic contexts (event logs) are stored but not computed yet",
     "/api/v1/datasets/sql": "training datasets are built in the warehouse",
     "/api/v1/datasets/runs": "training datasets are built in the warehouse",
     "/api/v1/datasets/runs/{run_id}": "training datasets are built in the warehouse",
@@ -205,6 +204,17 @@ def build_spec() -> dict[str, Any]:
             errors=("401", "404", "422", "503"),
         )
     }
+    context = _operation(
+        "One entity's agentic context (event log buffer), oldest event first",
+        answer={"type": "object", "description": "EventLogBufferResponse"},
+        errors=("401", "404", "422", "503"),
+        params=[
+            {"name": n, "in": "query", "required": r, "schema": {"type": "string"}}
+            for n, r in (("name", True), ("identifier", True), ("format", False))
+        ],
+    )
+    context["responses"]["200"]["content"]["text/plain"] = {"schema": {"type": "string"}}
+    paths["/api/v1/event_log"] = {"get": context}
     subscribe = _operation(
         "Subscribe to interventions for the targets (Server-Sent Events; no token needed)",
         errors=("400", "503"),

@@ -28,6 +28,7 @@ from tests.unit.engine.workload import (
     T0_MS,
     SeedFact,
     ecommerce_lines,
+    expected_buffers,
     replay,
     route_lines,
     seed_facts,
@@ -81,37 +82,6 @@ def _catalog(*bodies: dict[str, Any]) -> Catalog:
     return Catalog.build((), event_logs=[EventLog.parse(b) for b in bodies])
 
 
-def _expected(
-    facts: list[SeedFact], keep: Any, max_events: int, max_age_s: int
-) -> dict[str, list[dict[str, Any]]]:
-    """Independent buffers: from the CSV facts, by hand."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for entity in {f.domain_sessionid if keep[0] == "s" else f.domain_userid for f in facts}:
-        chosen = sorted(
-            (
-                f
-                for f in facts
-                if keep[1](f)
-                and entity == (f.domain_sessionid if keep[0] == "s" else f.domain_userid)
-            ),
-            key=lambda f: (f.time_ms, f.event_id),
-        )
-        if not chosen or not entity:
-            continue
-        newest = chosen[-1].time_ms
-        chosen = [f for f in chosen if f.time_ms >= newest - max_age_s * 1000][-max_events:]
-        out[entity] = [
-            {
-                "event_name": f.identity[1],
-                "page_urlpath": f.page_urlpath,
-                "type": f.action,
-                "product": f.products[0].get("name") if f.products else None,
-            }
-            for f in chosen
-        ]
-    return out
-
-
 def _session_selected(f: SeedFact) -> bool:
     return f.identity[1] == "snowplow_ecommerce_action" and f.identity[2].startswith("1-")
 
@@ -133,8 +103,8 @@ def _buffers(run: Any, log_name: str, key: str) -> dict[str, list[dict[str, Any]
 def test_session_and_user_buffers_match_the_csv() -> None:
     run = replay(ecommerce_lines(), _catalog(SESSION_LOG, USER_LOG))
     facts = list(seed_facts())
-    session = _expected(facts, ("s", _session_selected), 10, 600)
-    user = _expected(facts, ("u", _user_selected), 100, 3600)
+    session = expected_buffers(facts, "domain_sessionid", _session_selected, 10, 600)
+    user = expected_buffers(facts, "domain_userid", _user_selected, 100, 3600)
     # Both cuts bite: fewer entries than selected events, and some sessions keep < 10.
     assert 200 < sum(map(len, session.values())) < sum(map(_session_selected, facts))
     assert any(len(v) < 10 for v in session.values())
@@ -241,3 +211,26 @@ def test_values_and_buffer_are_bounded_in_bytes() -> None:
 def test_bad_definitions_name_the_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(DefinitionError, match=field):
         EventLog.parse({**SESSION_LOG, **change})
+
+
+def test_captured_sdk_bodies_round_trip() -> None:
+    """The SDK's own POST body and the GET answer it parses (nulls echoed) are accepted."""
+    import json
+
+    from tests.datafiles import DATA_DIR
+
+    capture = json.loads(
+        (DATA_DIR / "signals-sdk-wire-capture" / "capture-signals-py-0.4.10.json").read_text()
+    )
+    bodies = [
+        r["body"]
+        for step in capture
+        for r in step["requests"]
+        if r["path"].startswith("/api/v1/registry/event_logs/") and r["body"]
+    ]
+    answer = next(s["result"] for s in capture if s["step"] == "get_event_log")
+    assert bodies
+    for body in bodies:
+        assert EventLog.parse(body).to_wire() == {**body, "is_published": False}
+    parsed = EventLog.parse(answer)
+    assert parsed.is_published and parsed.events[0].properties[0].key == "page_url"
