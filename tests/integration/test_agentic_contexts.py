@@ -10,30 +10,39 @@ must answer the same bytes from Redis. Then the SDK unpublishes and deletes.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import orjson
 import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from snowplow_signals import (
+    Attribute,
+    Event,
     EventLog,
     EventLogAtomicProperty,
     EventLogEntityProperty,
     EventLogEvent,
     EventLogEventProperty,
     EventSelection,
+    Service,
     SignalsAPIError,
     SignalsSandbox,
+    StreamAttributeGroup,
     domain_sessionid,
     domain_userid,
 )
 
 from signals_stream.devtools.produce import produce_records
-from tests.integration.test_redis_profiles import api_process
-from tests.integration.workers import API_TOKEN, Worker, running_worker, stream_app
+from tests.integration.test_redis_profiles import _eventually, api_process
+from tests.integration.workers import API_TOKEN, Worker, free_port, running_worker, stream_app
 from tests.redis_server import SHARED_REDIS_URL, delete_prefix
 from tests.unit.engine.workload import ecommerce_lines, expected_buffers, seed_facts
 
@@ -75,6 +84,25 @@ USER_LOG = EventLog(
     max_events=100,
     max_age_seconds=3600,
 )
+ACTIONS = StreamAttributeGroup(
+    name="shop_actions",
+    version=1,
+    attribute_key=domain_sessionid,
+    owner="agentic@example.com",
+    attributes=[
+        Attribute(
+            name="actions",
+            type="int32",
+            events=[
+                Event(
+                    vendor="ecommerce.tracking", name="snowplow_ecommerce_action", version="1-0-0"
+                )
+            ],
+            aggregation="counter",
+        )
+    ],
+)
+SERVICE = Service(name="shop", owner="agentic@example.com", attribute_groups=[ACTIONS])
 TIMEOUT_S = 90.0
 
 
@@ -84,15 +112,6 @@ def _session_selected(f: Any) -> bool:
 
 def _user_selected(f: Any) -> bool:
     return f.identity[0] == "ecommerce.tracking" and f.identity[2] == "1-0-0"
-
-
-def _eventually(check: Callable[[], list[Any]], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    wrong = check()
-    while wrong and time.monotonic() < deadline:
-        time.sleep(1.0)
-        wrong = check()
-    assert not wrong, f"{what}: {len(wrong)} differ, e.g. {wrong[:2]}"
 
 
 def _table_rows(facts: list[Any], session: str, entries: list[dict[str, Any]]) -> list[str]:
@@ -126,7 +145,7 @@ def test_sdk_agentic_contexts_on_the_ecommerce_seed(kafka_broker: Any, tmp_path:
     try:
         with running_worker(app.env(tmp_path / "w", **common), tmp_path / "worker.log") as worker:
             signals = SignalsSandbox(api_url=worker.url, sandbox_token=API_TOKEN)
-            signals.publish([SESSION_LOG, USER_LOG])
+            signals.publish([ACTIONS, SERVICE, SESSION_LOG, USER_LOG])
             stored = signals.get_event_log("shop_session")
             assert stored.is_published and stored.max_events == 10
             time.sleep(2.0)  # live on every worker within a second
@@ -151,8 +170,8 @@ def test_sdk_agentic_contexts_on_the_ecommerce_seed(kafka_broker: Any, tmp_path:
                         out.append((entity, len(got.events), len(events)))  # type: ignore[union-attr]
                 return out
 
-            _eventually(lambda: wrong("shop_session", sessions), "session buffers")
-            _eventually(lambda: wrong("shop_user", users), "user buffers")
+            _eventually(lambda: wrong("shop_session", sessions), "session buffers", TIMEOUT_S)
+            _eventually(lambda: wrong("shop_user", users), "user buffers", TIMEOUT_S)
 
             session, entries = max(sessions.items(), key=lambda kv: len(kv[1]))
             context = signals.get_agentic_context(name="shop_session", identifier=session)
@@ -185,6 +204,8 @@ def test_sdk_agentic_contexts_on_the_ecommerce_seed(kafka_broker: Any, tmp_path:
                 urllib.request.urlopen(anonymous, timeout=5)
             assert refused.value.code == 401
 
+            asyncio.run(_mcp_sessions(worker, session, text, facts))
+
             # The stateless API answers the same bytes from Redis (the summary counts whole
             # seconds of the wall clock, so a pair straddling a second is asked again).
             with api_process(app.env(tmp_path / "api", **common), tmp_path / "api.log") as api:
@@ -202,12 +223,88 @@ def test_sdk_agentic_contexts_on_the_ecommerce_seed(kafka_broker: Any, tmp_path:
                                 out.append((entity, fmt, a[1][:80], b[1][:80]))
                     return out
 
-                _eventually(differ, "API vs worker")
+                _eventually(differ, "API vs worker", TIMEOUT_S)
                 status, body = _get(api, "shop_user", next(iter(users)), "json")
                 assert status == 200 and orjson.loads(body)["events"] == users[next(iter(users))]
 
-            signals.unpublish([SESSION_LOG, USER_LOG])
-            signals.delete([SESSION_LOG, USER_LOG])
+            signals.unpublish([SESSION_LOG, USER_LOG, SERVICE, ACTIONS])
+            signals.delete([SESSION_LOG, USER_LOG, SERVICE, ACTIONS])
             assert _get(worker, "shop_session", session, "json")[0] == 404
     finally:
         delete_prefix(SHARED_REDIS_URL, app.app_id)
+
+
+def _table(text: str) -> list[str]:
+    """The narrative without its summary line (which counts seconds of the wall clock)."""
+    return [line for line in text.split("\n") if not line.endswith("seconds.")]
+
+
+async def _mcp_sessions(worker: Worker, session: str, narrative: str, facts: list[Any]) -> None:
+    """A real MCP client session from the official SDK, over stdio and over streamable HTTP
+    (behind the bearer token), calling every tool."""
+    actions = sum(
+        1
+        for f in facts
+        if f.domain_sessionid == session
+        and f.identity == ("ecommerce.tracking", "snowplow_ecommerce_action", "1-0-0")
+    )
+    stdio = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "signals_stream.cli", "mcp", "--url", worker.url],
+        env={"SIGNALS_API_TOKEN": API_TOKEN},
+    )
+    async with Client(stdio) as client:
+        await _check_tools(client, session, narrative, actions)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "signals_stream.cli", "mcp", "--http", "--port", str(port),
+         "--url", worker.url],
+        env={**os.environ, "SIGNALS_API_TOKEN": API_TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status = httpx2.post(url, json={}).status_code
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline, "the MCP HTTP server did not start"
+                await asyncio.sleep(0.3)
+        assert status == 401  # no token
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                await _check_tools(client, session, narrative, actions)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+async def _check_tools(client: Client, session: str, narrative: str, actions: int) -> None:
+    tools = {t.name for t in (await client.list_tools()).tools}
+    assert tools == {"list_services", "list_event_logs", "get_attributes", "get_agentic_context"}
+    logs = await client.call_tool("list_event_logs", {})
+    assert not logs.is_error
+    assert logs.structured_content is not None
+    names = {e["name"] for e in logs.structured_content["result"]}
+    assert names == {"shop_session", "shop_user"}
+    services = await client.call_tool("list_services", {})
+    assert services.structured_content is not None
+    assert [s["name"] for s in services.structured_content["result"]] == ["shop"]
+    got = await client.call_tool(
+        "get_agentic_context", {"name": "shop_session", "identifier": session}
+    )
+    assert _table(got.content[0].text) == _table(narrative)  # type: ignore[union-attr]
+    values = await client.call_tool(
+        "get_attributes",
+        {"service": "shop", "attribute_key": "domain_sessionid", "identifier": session},
+    )
+    assert values.structured_content == {
+        "domain_sessionid": session,
+        "actions": actions,
+    }
+    missing = await client.call_tool("get_agentic_context", {"name": "nope", "identifier": "x"})
+    assert missing.is_error and "404" in missing.content[0].text  # type: ignore[union-attr]
