@@ -71,7 +71,7 @@ def apply_record(
         if program is not None:
             fold_events(row, program, fresh, now_ms)
         if logs:
-            append_events(row, logs.values(), fresh, now_ms)
+            append_events(row, logs.values(), fresh)
         row.record_events(fresh, now_ms=now_ms)
     prune_row(row, program, now_ms)
     if row.logs:

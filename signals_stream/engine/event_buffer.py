@@ -42,7 +42,8 @@ __all__ = [
 
 MAX_VALUE_CHARS = 1024
 MAX_BUFFER_BYTES = 64 * 1024
-# As for rolling windows: an event stamped far ahead would push every real one out by age.
+# An event stamped far ahead of its arrival at the collector would push every real one out by
+# age. Measured against collector_tstamp, not the wall clock, so a replay decides the same.
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 _T, _ID, _NAME, _PATH, _PROPS, _SIZE = range(6)
@@ -71,17 +72,16 @@ def _trim(entries: list[list[Any]], log: CompiledEventLog) -> None:
 
 
 def append_events(
-    row: EntityRow, logs: Iterable[CompiledEventLog], events: Iterable[Event], now_ms: int
+    row: EntityRow, logs: Iterable[CompiledEventLog], events: Iterable[Event]
 ) -> None:
     """Add to each of ``logs``' buffers in ``row`` the ``events`` its selections take."""
-    horizon_ms = now_ms + FUTURE_TOLERANCE_MS
     events = tuple(events)
     for log in logs:
         stored = row.logs.get(log.name)
         entries: list[list[Any]] = stored[1] if stored and stored[0] == log.state_id else []
         changed = False
         for event in events:
-            if event.event_time_ms > horizon_ms:
+            if event.event_time_ms > event.collector_tstamp_ms + FUTURE_TOLERANCE_MS:
                 continue
             props = log.entry(event)
             if props is None:

@@ -186,7 +186,7 @@ def test_values_and_buffer_are_bounded_in_bytes() -> None:
         fields[FIELD_INDEX["event_id"]] = f"00000000-0000-4000-8000-{i:012d}"
         events.append(parse_tsv("\t".join(fields)))
     row = EntityRow()
-    append_events(row, [log], events, T0_MS)
+    append_events(row, [log], events)
     entries = row.logs["user_ctx"][1]
     assert all(len(e[4]["page_url"]) == MAX_VALUE_CHARS for e in entries)
     assert sum(e[5] for e in entries) <= MAX_BUFFER_BYTES
