@@ -128,6 +128,19 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     delete.set_defaults(handler=_cmd_delete_user)
 
+    mcp = sub.add_parser(
+        "mcp", help="a Model Context Protocol server: Signals attributes and agentic contexts"
+    )
+    mcp.add_argument(
+        "--url",
+        default=None,
+        help="the Signals API to read (default: SIGNALS_WORKER_URL, else this host's worker)",
+    )
+    mcp.add_argument("--http", action="store_true", help="streamable HTTP at /mcp instead of stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP bind address")
+    mcp.add_argument("--port", type=int, default=6070, help="HTTP port")
+    mcp.set_defaults(handler=_cmd_mcp)
+
     replay = sub.add_parser("replay", help="produce TSV or NDJSON events into the input topic")
     replay.add_argument(
         "files", nargs="+", type=Path, help="files, one event per line ('-' = stdin)"
@@ -268,6 +281,22 @@ def _cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.web_host
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(settings, host, args.port or settings.web_port))
+    return 0
+
+
+def _cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from signals_stream.mcp_server import build_server, require_token
+
+    url = args.url or settings.worker_url or f"http://127.0.0.1:{settings.web_port}"
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    server = build_server(url, token)
+    if not args.http:
+        server.run("stdio")
+        return 0
+    app = require_token(server.streamable_http_app(), token)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 

@@ -30,6 +30,7 @@ from agents.push_receipts import register_push_receipts
 from agents.serving_partitions import register_serving_partitions
 from signals_stream.api.attributes import register_attribute_views
 from signals_stream.api.entities import register_entity_views
+from signals_stream.api.event_log import register_event_log_views
 from signals_stream.api.interventions import register_intervention_views
 from signals_stream.api.metrics import register_metrics_view
 from signals_stream.api.openapi import register_catch_all_view, register_docs_views
@@ -108,6 +109,7 @@ def build_worker(settings: Settings) -> WorkerState:
         register_profiles_mirror(state, mirror)
 
     register_attribute_views(state)
+    register_event_log_views(state)
     register_entity_views(state)
     register_table_views(state)
     register_registry_views(state)

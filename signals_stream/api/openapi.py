@@ -55,9 +55,8 @@ _HISTORY_ERRORS = {
     "503": "The input topic cannot be read, or the read passed SIGNALS_HISTORY_DEADLINE_S "
     "(error `history_deadline`, the detail names the bound)",
 }
-# SDK endpoints that need a warehouse or an event buffer this engine does not have.
+# SDK endpoints that need a warehouse this engine does not have.
 UNSUPPORTED = {
-    "/api/v1/event_log": "agentic contexts (event logs) are stored but not computed yet",
     "/api/v1/datasets/sql": "training datasets are built in the warehouse",
     "/api/v1/datasets/runs": "training datasets are built in the warehouse",
     "/api/v1/datasets/runs/{run_id}": "training datasets are built in the warehouse",
@@ -267,6 +266,17 @@ def build_spec() -> dict[str, Any]:
             descriptions=_HISTORY_ERRORS,
         )
     }
+    context = _operation(
+        "One entity's agentic context (event log buffer), oldest event first",
+        answer={"type": "object", "description": "EventLogBufferResponse"},
+        errors=("401", "404", "422", "503"),
+        params=[
+            {"name": n, "in": "query", "required": r, "schema": {"type": "string"}}
+            for n, r in (("name", True), ("identifier", True), ("format", False))
+        ],
+    )
+    context["responses"]["200"]["content"]["text/plain"] = {"schema": {"type": "string"}}
+    paths["/api/v1/event_log"] = {"get": context}
     subscribe = _operation(
         "Subscribe to interventions for the targets (Server-Sent Events; no token needed)",
         errors=("400", "503"),

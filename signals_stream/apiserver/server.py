@@ -38,6 +38,7 @@ from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.profiles import RedisRows
 from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
 from signals_stream.registry.render import render
+from signals_stream.serving.agentic import parse_context_query, render_context
 from signals_stream.serving.auth import check_token
 from signals_stream.serving.errors_http import ErrorAnswer, error_answer, status_answer
 from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
@@ -123,6 +124,7 @@ class ApiServer:
         add("GET", "/healthz", self.healthz)
         add("GET", "/stats", self.stats_view)
         add("POST", "/api/v1/get-online-attributes", self.online_attributes)
+        add("GET", "/api/v1/event_log", self.event_log)
         add("GET", "/tables/{group}/{version}/{key_value}", self.table_version)
         add("GET", "/tables/{group}/{key_value}", self.table_latest)
         add("GET", "/api/v1/registry/{kind}/", self.registry_list)
@@ -207,6 +209,22 @@ class ApiServer:
         self._answered_from_redis()
         body = answer(query, columns, rows, int(time.time() * 1000))
         return _json(body, headers={SOURCE_HEADER: "redis"})
+
+    async def event_log(self, request: web.Request) -> web.StreamResponse:
+        self._require_ready()
+        catalog = self.tail.catalog
+        query = parse_context_query(request.query, catalog)
+        try:
+            rows = await self.rows.fetch([query.ref])
+        except ProfilesUnavailable as exc:
+            return await self._fall_back(request, b"", exc)
+        self._answered_from_redis()
+        body, content_type = render_context(
+            query, catalog, rows.get(query.ref), int(time.time() * 1000)
+        )
+        return web.Response(
+            body=body, headers={"Content-Type": content_type, SOURCE_HEADER: "redis"}
+        )
 
     async def table_version(self, request: web.Request) -> web.StreamResponse:
         version = request.match_info["version"]

@@ -17,6 +17,7 @@ __all__ = [
     "Owner",
     "Text",
     "definition_error",
+    "null_is_default",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -45,6 +46,14 @@ def definition_error(exc: ValidationError, *, kind: str) -> DefinitionError:
         loc = ".".join(str(part) for part in err["loc"])
         problems.append(f"{loc}: {msg}" if loc else msg)
     return DefinitionError(f"invalid {kind}: " + "; ".join(problems))
+
+
+def null_is_default(data: Any, field: str) -> Any:
+    """``data`` without ``field`` when it is sent as ``null`` (the SDK echoes unset booleans
+    as ``null``; they mean their default)."""
+    if isinstance(data, dict) and field in data and data[field] is None:
+        return {k: v for k, v in data.items() if k != field}
+    return data
 
 
 def check_encodable(model: M) -> M:

@@ -15,6 +15,7 @@ from signals_stream.events.fields import FIELD_INDEX
 
 __all__ = [
     "DATE_PART_EXTRACTS",
+    "LEAF_DISCRIMINATOR",
     "DATE_PART_TRUNCATES",
     "JSON_COLUMNS",
     "TIMESTAMP_FIELDS",
@@ -137,15 +138,17 @@ def _property_tag(value: Any) -> str | None:
     return getattr(value, "type", None)
 
 
+# Picks the leaf model by ``type`` (also for event-log properties, which add ``output_name``).
+LEAF_DISCRIMINATOR = Discriminator(
+    _property_tag,
+    custom_error_type="property_type",
+    custom_error_message="property 'type' must be 'atomic', 'event' or 'entity'",
+)
 LeafProperty = Annotated[
     Annotated[AtomicProperty, Tag("atomic")]
     | Annotated[EventProperty, Tag("event")]
     | Annotated[EntityProperty, Tag("entity")],
-    Discriminator(
-        _property_tag,
-        custom_error_type="property_type",
-        custom_error_message="property 'type' must be 'atomic', 'event' or 'entity'",
-    ),
+    LEAF_DISCRIMINATOR,
 ]
 
 

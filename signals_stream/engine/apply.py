@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from signals_stream.engine.catalog import Catalog
+from signals_stream.engine.event_buffer import append_events, prune_buffers
 from signals_stream.engine.fold import fold_events, prune_row
 from signals_stream.engine.row import EntityRow
 from signals_stream.events.parse import Event
@@ -65,9 +66,14 @@ def apply_record(
     if dedupe_ids and len(row.recent_ids) > dedupe_ids:
         del row.recent_ids[:-dedupe_ids]
     program = catalog.programs.get(key_name)
+    logs = catalog.logs_by_key.get(key_name, {})
     if fresh:
         if program is not None:
             fold_events(row, program, fresh, now_ms)
+        if logs:
+            append_events(row, logs.values(), fresh)
         row.record_events(fresh, now_ms=now_ms)
     prune_row(row, program, now_ms)
+    if row.logs:
+        prune_buffers(row, logs)
     return Applied(len(fresh), replays, duplicates, tuple(fresh))

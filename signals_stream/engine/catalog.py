@@ -25,6 +25,7 @@ from signals_stream.definitions import (
     compile_group,
 )
 from signals_stream.definitions.durations import duration_ms
+from signals_stream.definitions.event_logs import CompiledEventLog, EventLog, compile_event_log
 from signals_stream.engine.windows import Window, effective_ttl, window_for
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.events.parse import Event, Projection
@@ -131,6 +132,9 @@ class Catalog:
     groups: Mapping[tuple[str, int], PublishedGroup] = field(default_factory=dict)
     programs: Mapping[str, KeyProgram] = field(default_factory=dict)
     rules: RuleIndex = field(default_factory=lambda: build_index((), {}))
+    # Published event logs by name, and by attribute key name -> {log name: log}.
+    event_logs: Mapping[str, CompiledEventLog] = field(default_factory=dict)
+    logs_by_key: Mapping[str, Mapping[str, CompiledEventLog]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -140,6 +144,7 @@ class Catalog:
         rules: Iterable[RuleIntervention] = (),
         *,
         published_at_ms: Mapping[tuple[str, int], int] | None = None,
+        event_logs: Iterable[EventLog] = (),
     ) -> Catalog:
         """Compile the *published stream* groups among ``groups``, and index the published
         ``rules`` against them (unresolvable rules are listed in ``catalog.rules.skipped``).
@@ -147,6 +152,7 @@ class Catalog:
         Group keys given by name only are resolved against ``keys`` and the built-ins.
         ``published_at_ms`` gives when each group version was last published (the registry
         knows; a definitions file does not): a slot counts from its earliest live reader's.
+        The published ``event_logs`` are compiled against the same keys.
 
         Raises:
             DefinitionError: a group's key cannot be resolved or compiled.
@@ -202,7 +208,13 @@ class Catalog:
             )
             for group, compiled in compiled_groups
         }
+        logs = {log.name: _compile_log(log, known_keys) for log in event_logs if log.is_published}
+        logs_by_key: dict[str, dict[str, CompiledEventLog]] = {}
+        for compiled_log in logs.values():
+            logs_by_key.setdefault(compiled_log.key.name, {})[compiled_log.name] = compiled_log
         return cls(
+            event_logs=logs,
+            logs_by_key=logs_by_key,
             groups=published,
             programs={
                 name: KeyProgram(key=keys_by_name[name], slots=tuple(s))
@@ -227,14 +239,32 @@ class Catalog:
             raise NotFoundError(f"attribute group {name!r} is not published")
         return self.groups[(name, max(versions))]
 
+    def event_log(self, name: str) -> CompiledEventLog:
+        """A published event log.
+
+        Raises:
+            NotFoundError: no such published event log.
+        """
+        found = self.event_logs.get(name)
+        if found is None:
+            raise NotFoundError(f"event log {name!r} is not published")
+        return found
+
+    @property
+    def computes(self) -> bool:
+        """True when something is published that the stream computes."""
+        return bool(self.programs or self.event_logs)
+
     def routing_plan(self) -> RoutingPlan:
-        """Keys to re-key by and the fields their programs read."""
-        keys = tuple(
-            KeyRoute(name=p.key.name, value_of=p.key.key_value) for p in self.programs.values()
-        )
+        """Keys to re-key by and the fields their programs and event logs read."""
+        routes = {p.key.name: p.key.key_value for p in self.programs.values()}
+        for log in self.event_logs.values():
+            routes.setdefault(log.key.name, log.key.key_value)
+        keys = tuple(KeyRoute(name=name, value_of=value_of) for name, value_of in routes.items())
         needs = NeededFields.union(
             [p.key.needs for p in self.programs.values()]
             + [s.attribute.needs for p in self.programs.values() for s in p.slots]
+            + [log.needs for log in self.event_logs.values()]
         )
         return RoutingPlan(
             keys=keys,
@@ -274,6 +304,15 @@ def _slot(
         skips_none=get_reducer(attribute.aggregation).skips_none,
         since_ms=since_ms,
     )
+
+
+def _compile_log(log: EventLog, known: Mapping[str, AttributeKey]) -> CompiledEventLog:
+    key = known.get(log.attribute_key.name)
+    if key is None:
+        raise DefinitionError(
+            f"event log {log.name!r}: attribute_key {log.attribute_key.name!r} is not registered"
+        )
+    return compile_event_log(log, key)
 
 
 def _with_resolved_key(group: AttributeGroup, known: Mapping[str, AttributeKey]) -> AttributeGroup:

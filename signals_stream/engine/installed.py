@@ -33,5 +33,5 @@ class LiveCatalog:
 
     def install(self, catalog: Catalog) -> None:
         """Make ``catalog`` the one the agents and views use from now on."""
-        plan = catalog.routing_plan() if catalog.programs else _DEFAULT_PLAN
+        plan = catalog.routing_plan() if catalog.computes else _DEFAULT_PLAN
         self.catalog, self.plan = catalog, plan

@@ -10,7 +10,8 @@ Stored as the value of the entity-state table (RocksDB + compacted changelog), k
      "off": {"<partition>": 4711}, last applied input offset per input partition
      "a": {"<slot id>": [state, updated_ms]},   attribute states (engine.catalog.Slot)
      "ids": ["<event id>", ...],   recent event ids, only with SIGNALS_DEDUPE_EVENT_IDS
-     "f": ["<rule>:<version>", ...]}   rules whose criteria held at the last update
+     "f": ["<rule>:<version>", ...],   rules whose criteria held at the last update
+     "el": {"<event log>": [state id, entries]}}   agentic-context buffers (engine.event_buffer)
 
 ``off`` makes updates idempotent under at-least-once delivery: every event carries the input
 partition and offset it was read from (``routing``), the row and its offsets travel in the same
@@ -48,6 +49,7 @@ class EntityRow:
         "first_ms",
         "last_ms",
         "fired",
+        "logs",
         "offsets",
         "recent_ids",
         "updated_ms",
@@ -62,6 +64,7 @@ class EntityRow:
         self.attrs: dict[str, list[Any]] = {}
         self.recent_ids: list[str] = []
         self.fired: list[str] = []
+        self.logs: dict[str, list[Any]] = {}
 
     def already_applied(self, partition: int, offset: int) -> bool:
         return offset <= self.offsets.get(str(partition), -1)
@@ -99,6 +102,7 @@ def encode_row(row: EntityRow) -> bytes:
             "a": row.attrs,
             **({"ids": row.recent_ids} if row.recent_ids else {}),
             **({"f": row.fired} if row.fired else {}),
+            **({"el": row.logs} if row.logs else {}),
         }
     )
 
@@ -124,6 +128,7 @@ def decode_row(raw: bytes | None) -> EntityRow:
         row.attrs = data.get("a") or {}
         row.recent_ids = data.get("ids") or []
         row.fired = data.get("f") or []
+        row.logs = data.get("el") or {}
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"undecodable entity row: {exc}") from exc
     return row

@@ -121,6 +121,9 @@ def delete(
         for group in registry.list("attribute_groups"):
             if group.model.attribute_key.name == name:
                 raise Conflict(f"{label} is used by attribute group {group.model.full_name!r}")
+        for log in registry.list("event_logs"):
+            if log.model.attribute_key.name == name:
+                raise Conflict(f"{label} is used by event log {log.name!r}")
     changes = [Change(entry.key, None)]
     trial = registry.copy()
     trial.put(None, entry.key)

@@ -231,7 +231,7 @@ class Registry:
     def catalog(
         self, rules: Iterable[RuleIntervention] | None = None, *, since_publication: bool = True
     ) -> Catalog:
-        """Compile what the engine runs: published stream groups and rules (``rules``
+        """Compile what the engine runs: published stream groups, rules and event logs (``rules``
         instead of the registry's own, for a preview). Without ``since_publication`` slots
         count from the beginning of time, for folding history written before publication.
 
@@ -249,4 +249,5 @@ class Registry:
             [e.model for e in self.list("attribute_keys")],
             [e.model for e in self.list("interventions")] if rules is None else rules,
             published_at_ms=published_at if since_publication else None,
+            event_logs=[e.model for e in self.list("event_logs")],
         )

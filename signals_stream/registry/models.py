@@ -1,4 +1,4 @@
-"""Wire models of the registry API that are not engine definitions: services, event logs, the
+"""Wire models of the registry API that are not engine definitions: services, the
 selective publish request and the attribute retrieval request (as SDK 0.4.10 sends them)."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from signals_stream.definitions._base import DefinitionModel, Name, Owner, Text
-from signals_stream.interventions.definitions import AttributeKeyLink, GroupLink
+from signals_stream.definitions._base import DefinitionModel, Name, Owner, Text, null_is_default
+from signals_stream.definitions.event_logs import EventLog
+from signals_stream.interventions.definitions import GroupLink
 
 __all__ = [
     "MAX_IDS",
@@ -49,21 +50,7 @@ class Service(DefinitionModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("is_published", True) is None:
-            return {k: v for k, v in data.items() if k != "is_published"}
-        return data
-
-
-class EventLog(DefinitionModel):
-    """An agentic context definition (``EventLog`` in the SDK): stored and echoed only; the
-    engine does not buffer events for it yet."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: Name
-    version: int = Field(default=1, ge=1)
-    attribute_key: AttributeKeyLink
-    is_published: bool = False
+        return null_is_default(data, "is_published")
 
 
 class NameLink(DefinitionModel):

@@ -17,7 +17,33 @@ from signals_stream.registry.loader import load_definitions
 from signals_stream.routing import route_event
 from tests.integration.workers import Worker
 
-__all__ = ["expected_values", "lifetime_definitions", "mismatches"]
+__all__ = [
+    "CONTEXT_LOG",
+    "buffer_mismatches",
+    "expected_buffers",
+    "expected_values",
+    "lifetime_definitions",
+    "mismatches",
+    "publish_log",
+]
+
+# An agentic context over every event of a session: name, URL path and id of each.
+CONTEXT_LOG: dict[str, Any] = {
+    "name": "crash_ctx",
+    "attribute_key": {"name": "domain_sessionid"},
+    "events": [
+        {
+            "event": {},
+            "properties": [
+                {"type": "atomic", "name": "event_name"},
+                {"type": "atomic", "name": "page_urlpath"},
+                {"type": "atomic", "name": "event_id", "output_name": "id"},
+            ],
+        }
+    ],
+    "max_events": 20,
+    "max_age_seconds": 600,
+}
 
 EXAMPLE = Path(__file__).parents[2] / "signals_stream" / "examples" / "ecommerce.yaml"
 
@@ -76,4 +102,52 @@ def mismatches(worker: Worker, expected: dict[tuple[str, str], dict[str, Any]]) 
         got = orjson.loads(raw).get("attributes") if status == 200 else None
         if got is None or not _same(got, values):
             wrong.append(f"{group}/{entity_id}: expected {values}, got {got}")
+    return wrong
+
+
+def publish_log(worker: Worker, body: dict[str, Any]) -> None:
+    """Create and publish an event log through the registry API."""
+    status, raw = worker.request("POST", "/api/v1/registry/event_logs/", body)
+    assert status == 200, raw
+    status, raw = worker.request("POST", "/api/v1/engines/publish", {"event_logs": [body]})
+    assert status == 200, raw
+
+
+def expected_buffers(lines: list[bytes]) -> dict[str, list[dict[str, Any]]]:
+    """:data:`CONTEXT_LOG`'s buffers by hand: each session's events by (event time, id), cut
+    by age relative to the newest, then to the last ``max_events``."""
+    by_session: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+    for line in lines:
+        event = parse_record(line)
+        session = event.atomic("domain_sessionid")
+        if session:
+            by_session.setdefault(session, []).append(
+                (
+                    event.event_time_ms,
+                    event.event_id,
+                    {
+                        "event_name": event.atomic("event_name"),
+                        "page_urlpath": event.atomic("page_urlpath"),
+                        "id": event.event_id,
+                    },
+                )
+            )
+    out = {}
+    for session, entries in by_session.items():
+        entries.sort(key=lambda e: (e[0], e[1]))
+        newest = entries[-1][0]
+        kept = [e for e in entries if e[0] >= newest - CONTEXT_LOG["max_age_seconds"] * 1000]
+        out[session] = [props for _, _, props in kept[-CONTEXT_LOG["max_events"] :]]
+    return out
+
+
+def buffer_mismatches(worker: Worker, expected: dict[str, list[dict[str, Any]]]) -> list[str]:
+    wrong = []
+    for session, events in expected.items():
+        status, raw = worker.get(
+            f"/api/v1/event_log?name={CONTEXT_LOG['name']}&identifier={session}"
+        )
+        got = orjson.loads(raw).get("events") if status == 200 else None
+        if got != events:
+            wrong.append(f"{session}: expected {len(events)} entries, got {got and len(got)}")
     return wrong

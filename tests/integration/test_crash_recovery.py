@@ -15,7 +15,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from signals_stream.devtools.generator import GeneratorConfig, generate_events
-from tests.integration.expected import expected_values, lifetime_definitions, mismatches
+from tests.integration.expected import (
+    CONTEXT_LOG,
+    buffer_mismatches,
+    expected_buffers,
+    expected_values,
+    lifetime_definitions,
+    mismatches,
+    publish_log,
+)
 from tests.integration.workers import Worker, stream_app
 
 # Its waits add up to ~390 s (two workers healthy, 60 s producer, 120 s catch-up).
@@ -63,6 +71,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
         )
     ]
     expected = expected_values(definitions, lines)
+    buffers = expected_buffers(lines)
     # One input partition keeps each entity's event order identical to the reference pass, so
     # even float sums compare exactly; the entity topic and table still have 4 partitions.
     app = stream_app(kafka_broker, "crash", input_partitions=1)
@@ -72,6 +81,8 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
     env = app.env(state_dir, SIGNALS_DEFINITIONS=str(definitions))
     first = Worker(env, tmp_path / "worker-1.log")
     first.wait_healthy()
+    publish_log(first, CONTEXT_LOG)  # agentic-context buffers live in the same rows
+    time.sleep(1.5)
     producer = _produce_in_background(kafka_broker.bootstrap, input_topic, lines, rate=1000)
     # Killed mid-stream, once it has really applied events (two entity events per input).
     applied = first.wait_applied(EVENTS // 2)
@@ -85,10 +96,14 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
         second.wait_healthy()
         producer.join(timeout=60)
         deadline = time.monotonic() + 120
-        wrong = mismatches(second, expected)
+
+        def check() -> list[str]:
+            return mismatches(second, expected) or buffer_mismatches(second, buffers)
+
+        wrong = check()
         while wrong and time.monotonic() < deadline:
             time.sleep(1.0)
-            wrong = mismatches(second, expected)
+            wrong = check()
         assert not wrong, (
             "\n".join(wrong[:5])
             + f"\n{len(wrong)} entities differ\n"

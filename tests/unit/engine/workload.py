@@ -14,7 +14,7 @@ Two halves that never share code:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -34,6 +34,7 @@ __all__ = [
     "SeedFact",
     "baseline",
     "ecommerce_lines",
+    "expected_buffers",
     "iso_ms",
     "replay",
     "route_lines",
@@ -231,3 +232,37 @@ def seed_facts() -> tuple[SeedFact, ...]:
             )
         )
     return tuple(facts)
+
+
+def expected_buffers(
+    facts: Iterable[SeedFact],
+    key: str,
+    selected: Callable[[SeedFact], bool],
+    max_events: int,
+    max_age_s: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """Agentic-context buffers worked out from the CSV facts alone, for the event-log
+    properties ``event_name``, ``page_urlpath``, the action's ``type`` and the first product's
+    ``name`` (as ``product``): per entity of ``key`` (``domain_sessionid`` or
+    ``domain_userid``), the selected rows by (event time, event id), cut by age relative to
+    the newest, then by count."""
+    by_entity: dict[str, list[SeedFact]] = {}
+    for fact in facts:
+        entity = getattr(fact, key)
+        if entity and selected(fact):
+            by_entity.setdefault(entity, []).append(fact)
+    out = {}
+    for entity, chosen in by_entity.items():
+        chosen.sort(key=lambda f: (f.time_ms, f.event_id))
+        newest = chosen[-1].time_ms
+        kept = [f for f in chosen if f.time_ms >= newest - max_age_s * 1000][-max_events:]
+        out[entity] = [
+            {
+                "event_name": f.identity[1],
+                "page_urlpath": f.page_urlpath,
+                "type": f.action,
+                "product": f.products[0].get("name") if f.products else None,
+            }
+            for f in kept
+        ]
+    return out
