@@ -25,6 +25,7 @@ from agents.interventions_tail import register_interventions_tail
 from agents.lean_ingest import register_lean_ingest
 from agents.profiles_mirror import register_profiles_mirror
 from agents.push_receipts import register_push_receipts
+from agents.warehouse_sync import register_warehouse_sync
 from signals_stream.api.attributes import register_attribute_views
 from signals_stream.api.entities import register_entity_views
 from signals_stream.api.interventions import register_intervention_views
@@ -93,6 +94,7 @@ def build_worker(settings: Settings) -> WorkerState:
     register_push_receipts(state)
     if mirror is not None:
         register_profiles_mirror(state, mirror)
+    register_warehouse_sync(state)
 
     register_attribute_views(state)
     register_entity_views(state)

@@ -24,6 +24,7 @@ from signals_stream.ops.stats import IngestStats
 from signals_stream.profiles import RowMirror
 from signals_stream.registry import Registry
 from signals_stream.settings import Settings
+from signals_stream.sync.state import SyncStatus
 from tables.row_store import RowStore
 
 __all__ = ["InputLag", "WorkerState"]
@@ -57,6 +58,8 @@ class WorkerState:
     rows_swept: int = 0
     # Lag of the input partitions read by the lean ingest consumer (set when it runs).
     input_lag: InputLag = _no_input_lag
+    # Warehouse groups this worker runs the sync of, by "<group>:<version>" (agents/warehouse_sync).
+    sync_statuses: dict[str, SyncStatus] = field(default_factory=dict)
 
     @property
     def registry(self) -> Registry:

@@ -58,7 +58,10 @@ class StatsView(WorkerView):
         state = self.state
         mirror = state.mirror
         profiles = {} if mirror is None else {"profiles_mirror": mirror.stats.to_json()}
-        return self.json({**state.stats.to_json(), "rows_swept": state.rows_swept, **profiles})
+        sync = {gid: status.to_json() for gid, status in state.sync_statuses.items()}
+        return self.json(
+            {**state.stats.to_json(), "rows_swept": state.rows_swept, **profiles, "sync": sync}
+        )
 
 
 def register_entity_views(state: WorkerState) -> None:

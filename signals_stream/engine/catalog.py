@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from signals_stream.aggregations import get_reducer
@@ -25,6 +26,7 @@ from signals_stream.definitions import (
     compile_group,
 )
 from signals_stream.definitions.durations import duration_ms
+from signals_stream.engine.synced import SyncedGroup
 from signals_stream.engine.windows import Window, effective_ttl, window_for
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.events.parse import Event, Projection
@@ -131,6 +133,17 @@ class Catalog:
     groups: Mapping[tuple[str, int], PublishedGroup] = field(default_factory=dict)
     programs: Mapping[str, KeyProgram] = field(default_factory=dict)
     rules: RuleIndex = field(default_factory=lambda: build_index((), {}))
+    # Published warehouse (external batch) groups: synced, not computed (engine.synced).
+    synced: Mapping[tuple[str, int], SyncedGroup] = field(default_factory=dict)
+
+    @cached_property  # the sweep asks per row
+    def synced_ttls(self) -> dict[str, int]:
+        """``group_id`` -> TTL of every published warehouse group (for expiry)."""
+        return {
+            field.group: field.ttl_ms
+            for group in self.synced.values()
+            for field in group.fields[:1]
+        }
 
     @classmethod
     def build(
@@ -151,6 +164,7 @@ class Catalog:
         Raises:
             DefinitionError: a group's key cannot be resolved or compiled.
         """
+        groups = list(groups)  # read twice: stream groups, then warehouse groups
         known_keys = {**BUILTIN_KEYS, **{k.name: k for k in keys}}
         compiled_groups = [
             (resolved, compile_group(resolved))
@@ -209,6 +223,11 @@ class Catalog:
                 for name, s in programs.items()
             },
             rules=build_index(rules, published),
+            synced={
+                (g.name, g.version): SyncedGroup.of(g)
+                for g in groups
+                if g.is_published and g.kind == "external_batch"
+            },
         )
 
     def group(self, name: str, version: int | None = None) -> PublishedGroup:
@@ -226,6 +245,22 @@ class Catalog:
         if not versions:
             raise NotFoundError(f"attribute group {name!r} is not published")
         return self.groups[(name, max(versions))]
+
+    def readable(self, name: str, version: int | None = None) -> PublishedGroup | SyncedGroup:
+        """A published stream or warehouse group version (the latest when ``version`` is
+        None), for reads.
+
+        Raises:
+            NotFoundError: no such published group (version).
+        """
+        versions = [v for (n, v) in self.synced if n == name]
+        if version is None and versions:
+            stream = [v for (n, v) in self.groups if n == name]
+            if not stream or max(versions) > max(stream):
+                return self.synced[(name, max(versions))]
+        if version is not None and (name, version) in self.synced:
+            return self.synced[(name, version)]
+        return self.group(name, version)
 
     def routing_plan(self) -> RoutingPlan:
         """Keys to re-key by and the fields their programs read."""

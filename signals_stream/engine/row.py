@@ -10,7 +10,9 @@ Stored as the value of the entity-state table (RocksDB + compacted changelog), k
      "off": {"<partition>": 4711}, last applied input offset per input partition
      "a": {"<slot id>": [state, updated_ms]},   attribute states (engine.catalog.Slot)
      "ids": ["<event id>", ...],   recent event ids, only with SIGNALS_DEDUPE_EVENT_IDS
-     "f": ["<rule>:<version>", ...]}   rules whose criteria held at the last update
+     "f": ["<rule>:<version>", ...],   rules whose criteria held at the last update
+     "w": {"<group>:<version>": [{field: value}, source_ms]}}   warehouse groups' synced
+                                   values and their row's timestamp_field (engine.synced)
 
 ``off`` makes updates idempotent under at-least-once delivery: every event carries the input
 partition and offset it was read from (``routing``), the row and its offsets travel in the same
@@ -50,6 +52,7 @@ class EntityRow:
         "fired",
         "offsets",
         "recent_ids",
+        "synced",
         "updated_ms",
     )
 
@@ -62,6 +65,7 @@ class EntityRow:
         self.attrs: dict[str, list[Any]] = {}
         self.recent_ids: list[str] = []
         self.fired: list[str] = []
+        self.synced: dict[str, list[Any]] = {}
 
     def already_applied(self, partition: int, offset: int) -> bool:
         return offset <= self.offsets.get(str(partition), -1)
@@ -99,6 +103,7 @@ def encode_row(row: EntityRow) -> bytes:
             "a": row.attrs,
             **({"ids": row.recent_ids} if row.recent_ids else {}),
             **({"f": row.fired} if row.fired else {}),
+            **({"w": row.synced} if row.synced else {}),
         }
     )
 
@@ -124,6 +129,7 @@ def decode_row(raw: bytes | None) -> EntityRow:
         row.attrs = data.get("a") or {}
         row.recent_ids = data.get("ids") or []
         row.fired = data.get("f") or []
+        row.synced = data.get("w") or {}
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"undecodable entity row: {exc}") from exc
     return row

@@ -23,6 +23,8 @@ class IngestStats:
         "interventions",
         "replays_skipped",
         "rows_written",
+        "sync_bad_records",
+        "synced_applied",
     )
 
     def __init__(self) -> None:
@@ -36,6 +38,8 @@ class IngestStats:
         self.entity_batches = 0
         self.entity_events_received = 0
         self.rows_written = 0
+        self.synced_applied = 0  # warehouse values written into entity rows (#16)
+        self.sync_bad_records = 0  # sync records that could not be read (logged)
         self.bad: Counter[str] = Counter()
 
     def summary(self) -> str:
@@ -59,4 +63,6 @@ class IngestStats:
             "entity_batches": self.entity_batches,
             "entity_events_received": self.entity_events_received,
             "rows_written": self.rows_written,
+            "synced_applied": self.synced_applied,
+            "sync_bad_records": self.sync_bad_records,
         }
