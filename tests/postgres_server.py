@@ -6,22 +6,24 @@ system user (Debian's package creates it)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from signals_stream.devtools.broker import free_port
 
-__all__ = ["postgres_server"]
+__all__ = ["postgres_server", "postgres_table"]
 
 
 def _bin_dir() -> Path | None:
@@ -81,3 +83,25 @@ def postgres_server(timeout_s: float = 30.0) -> Iterator[str]:
             server.kill()
             server.wait(timeout=timeout_s)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_table(create: str) -> Iterator[tuple[str, Callable[[list[tuple[Any, ...]]], None]]]:
+    """A server with schema ``crm`` and the table of ``create``; yields its URL and a function
+    inserting rows (a ``datetime`` is written naive, in UTC) into ``crm.customers``."""
+    with postgres_server() as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA crm")
+            conn.execute(create.encode())
+
+        def insert(rows: list[tuple[Any, ...]]) -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                for row in rows:
+                    values = tuple(
+                        v.astimezone(dt.UTC).replace(tzinfo=None) if isinstance(v, dt.datetime)
+                        else v
+                        for v in row
+                    )  # fmt: skip
+                    conn.execute("INSERT INTO crm.customers VALUES (%s, %s, %s, %s)", values)
+
+        yield url, insert

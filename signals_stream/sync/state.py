@@ -77,7 +77,7 @@ async def read_statuses(settings: Settings) -> dict[str, SyncStatus]:
     await consumer.start()
     try:
         consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
+        consumer.seek(tp, 0)
         while await consumer.position(tp) < end:
             for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
                 for record in records:

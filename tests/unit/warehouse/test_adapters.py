@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import psycopg
 import pytest
 
 from signals_stream.warehouse import TableRef, Warehouse, WarehouseError, Watermark, open_warehouse
-from tests.postgres_server import postgres_server
+from tests.postgres_server import postgres_table
 
 T0 = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.UTC)
 # (id, updated_at, ltv, tier): three rows share one timestamp, so a chunk of 2 splits them.
@@ -58,19 +57,7 @@ def warehouse(
         url, insert = duckdb_warehouse(tmp_path, naive=request.param == "duckdb")
         yield url, "wh", insert
         return
-    with postgres_server() as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE SCHEMA crm")
-            conn.execute(CREATE.format(ts="TIMESTAMP"))  # naive: read as UTC
-
-        def insert(rows: list[Any]) -> None:
-            with psycopg.connect(url, autocommit=True) as conn:
-                for id_, t, ltv, tier in rows:
-                    conn.execute(
-                        "INSERT INTO crm.customers VALUES (%s, %s, %s, %s)",
-                        (id_, t.replace(tzinfo=None), ltv, tier),
-                    )
-
+    with postgres_table(CREATE.format(ts="TIMESTAMP")) as (url, insert):  # naive: read as UTC
         yield url, "postgres", insert
 
 
