@@ -7,6 +7,10 @@ that neither loses nor re-sends rows."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -163,6 +167,22 @@ def test_warehouse_rows_are_served_updated_and_survive_a_restart(
                     attribute_key="domain_userid", identifier="user-2",
                 ),
                 {"domain_userid": "user-2", "ltv": 999.0, "tier": "platinum"}, 60,
+            )  # fmt: skip
+            # `signals-stream sync run` syncs a new row now, without waiting for refresh_rate.
+            insert([("user-10", NOW + dt.timedelta(seconds=3), 7.5, "new")])
+            done = subprocess.run(
+                [sys.executable, "-m", "signals_stream.cli", "sync", "run", "customers"],
+                env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+            cli_status = json.loads(done.stdout.strip().splitlines()[-1])
+            assert cli_status["rows_read"] == 1 and cli_status["total_rows_sent"] == 8
+            wait_for(
+                lambda: signals.get_group_attributes(
+                    name="customers", version=1, attributes=["ltv", "tier"],
+                    attribute_key="domain_userid", identifier="user-10",
+                ),
+                {"domain_userid": "user-10", "ltv": 7.5, "tier": "new"}, 30,
             )  # fmt: skip
         finally:
             worker.stop()
