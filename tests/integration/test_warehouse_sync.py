@@ -89,6 +89,13 @@ def wait_for(what: Callable[[], Any], expected: Any, timeout_s: float) -> None:
     raise AssertionError(f"never got {expected!r}; last {got!r}")
 
 
+def read_customer(signals: SignalsSandbox, uid: str) -> dict[str, Any]:
+    return signals.get_group_attributes(
+        name="customers", version=1, attributes=["ltv", "tier"],
+        attribute_key="domain_userid", identifier=uid,
+    )  # fmt: skip
+
+
 def sync_status(worker: Worker) -> dict[str, Any]:
     return worker.stats().get("sync", {}).get("customers:1", {})
 
@@ -124,10 +131,7 @@ def test_warehouse_rows_are_served_updated_and_survive_a_restart(
             signals.publish([group])
 
             def read(uid: str) -> dict[str, Any]:
-                return signals.get_group_attributes(
-                    name="customers", version=1, attributes=["ltv", "tier"],
-                    attribute_key="domain_userid", identifier=uid,
-                )  # fmt: skip
+                return read_customer(signals, uid)
 
             for uid, _, ltv, tier in rows:  # the values the test inserted
                 wait_for(
@@ -162,10 +166,7 @@ def test_warehouse_rows_are_served_updated_and_survive_a_restart(
             after = sync_status(worker)
             assert after["rows_read"] == 0 and after["total_rows_sent"] == 7
             wait_for(
-                lambda: signals.get_group_attributes(
-                    name="customers", version=1, attributes=["ltv", "tier"],
-                    attribute_key="domain_userid", identifier="user-2",
-                ),
+                lambda: read_customer(signals, "user-2"),
                 {"domain_userid": "user-2", "ltv": 999.0, "tier": "platinum"}, 60,
             )  # fmt: skip
             # `signals-stream sync run` syncs a new row now, without waiting for refresh_rate.
@@ -178,10 +179,7 @@ def test_warehouse_rows_are_served_updated_and_survive_a_restart(
             cli_status = json.loads(done.stdout.strip().splitlines()[-1])
             assert cli_status["rows_read"] == 1 and cli_status["total_rows_sent"] == 8
             wait_for(
-                lambda: signals.get_group_attributes(
-                    name="customers", version=1, attributes=["ltv", "tier"],
-                    attribute_key="domain_userid", identifier="user-10",
-                ),
+                lambda: read_customer(signals, "user-10"),
                 {"domain_userid": "user-10", "ltv": 7.5, "tier": "new"}, 30,
             )  # fmt: skip
         finally:
