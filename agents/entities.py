@@ -3,21 +3,42 @@ expired rows."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import cast
 
 from faust import Stream
 from faust.types import StreamT
 
-from agents.rows import PendingRows, add_event, write_rows
+from agents.rows import PendingRows, PendingSynced, add_event, write_rows, write_synced
 from agents.sweep import Sweeper
-from signals_stream.routing import decode_entity_events
+from signals_stream.engine.synced import decode_sync_record
+from signals_stream.ops.stats import IngestStats
+from signals_stream.routing import decode_entity_events, entity_row_key
 from signals_stream.routing.deletions import Deletion, decode_deletion, is_deletion
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["register_entities"]
 
+logger = logging.getLogger(__name__)
+
 _SWEEP_STEP_EVERY_S = 1.0  # one bounded slice per partition per second at most
+
+
+def _add_synced(synced: PendingSynced, raw: bytes, partition: int, stats: IngestStats) -> bool:
+    """Queue a sync record's warehouse values by row; False when ``raw`` is not one."""
+    try:
+        items = decode_sync_record(raw)
+    except ValueError as exc:  # counted and logged, never stops the stream
+        stats.sync_bad_records += 1
+        logger.error("sync record in partition %d skipped: %s", partition, exc)
+        return True
+    if items is None:
+        return False
+    for item in items:
+        row_key = entity_row_key(item.key_name, item.entity_id)
+        synced.setdefault((partition, row_key), []).append(item)
+    return True
 
 
 def register_entities(state: WorkerState) -> None:
@@ -38,6 +59,7 @@ def register_entities(state: WorkerState) -> None:
         ):
             stats.entity_batches += 1
             pending: PendingRows = {}
+            synced: PendingSynced = {}
             partitions: set[int] = set()
             # (the ingest stage's send time, events): one latency observation per record
             sent: list[tuple[float, int]] = []
@@ -45,9 +67,13 @@ def register_entities(state: WorkerState) -> None:
                 partition = record.message.partition
                 partitions.add(partition)
                 if is_deletion(record.message.headers):
-                    await write_rows(state, pending)  # what came before the marker first
-                    pending = {}
+                    # What came before the marker first, then the row goes.
+                    await write_rows(state, pending)
+                    await write_synced(state, synced)
+                    pending, synced = {}, {}
                     await delete_row(state, partition, decode_deletion(record.message.value or b""))
+                    continue
+                if _add_synced(synced, record.message.value or b"", partition, stats):
                     continue
                 items = decode_entity_events(record.message.value or b"")
                 for item in items:
@@ -57,6 +83,7 @@ def register_entities(state: WorkerState) -> None:
                     if record.message.timestamp:  # the producer's create time, in seconds
                         sent.append((record.message.timestamp, len(items)))
             await write_rows(state, pending)
+            await write_synced(state, synced)
             visible = time.time()
             for sent_at, count in sent:
                 state.processed_to_visible.observe(visible - sent_at, count)

@@ -17,10 +17,15 @@ import orjson
 from aiokafka.structs import RecordMetadata
 
 from signals_stream.engine import SourcedEvent, step_row
+from signals_stream.engine.row import decode_row, encode_row
+from signals_stream.engine.synced import SyncItem, apply_synced
 from signals_stream.routing import EntityEvent, entity_row_key
 from signals_stream.worker_state import WorkerState
 
-__all__ = ["PendingRow", "PendingRows", "add_event", "write_rows"]
+__all__ = ["PendingRow", "PendingRows", "PendingSynced", "add_event", "write_rows", "write_synced"]
+
+# (table partition, row key) -> warehouse values for that row, in arrival order
+PendingSynced = dict[tuple[int, bytes], list[SyncItem]]
 
 
 class PendingRow(NamedTuple):
@@ -95,3 +100,17 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
             await rows.put(partition, row_key, value)
     stats.rows_written += len(pending)
     rows.finish_batch()
+
+
+async def write_synced(state: WorkerState, pending: PendingSynced) -> None:
+    """Write a batch's warehouse values (sync records) into their entity rows, after the
+    batch's events (``write_rows``): same rows, same changelog, same Redis copy."""
+    rows = state.rows
+    now_ms = int(time.time() * 1000)
+    for (partition, row_key), items in pending.items():
+        row = decode_row(rows.get(partition, row_key))
+        if apply_synced(row, items, now_ms):
+            state.stats.synced_applied += len(items)
+            await rows.put(partition, row_key, encode_row(row))
+    if pending:
+        rows.finish_batch()

@@ -52,7 +52,7 @@ class Sweeper:
                 logger.error("undecodable entity row %r left in place", row_key)
                 continue
             key_name, _ = split_row_key(row_key)
-            if row_expired(row, catalog.programs.get(key_name), now_ms):
+            if row_expired(row, catalog.programs.get(key_name), now_ms, catalog.synced_ttls):
                 expired_keys.append(row_key)
         for row_key in expired_keys:
             await state.rows.delete(partition, row_key)

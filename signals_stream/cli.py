@@ -178,6 +178,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--url", default=None, help="a worker (default: SIGNALS_WORKER_URL, else this host's)"
     )
     preview.set_defaults(handler=_cmd_preview)
+
+    sync = sub.add_parser("sync", help="warehouse groups: run one group's sync now, or status")
+    sync.add_argument("action", choices=("run", "status"))
+    sync.add_argument("group", nargs="?", help="group name (run)")
+    sync.add_argument("--version", type=int, default=None, help="default: latest published")
+    sync.set_defaults(handler=_cmd_sync)
     return parser
 
 
@@ -402,6 +408,30 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         if args.output is not None:
             out.close()
     return 0
+
+
+def _cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from signals_stream.sync.oneshot import run_now, statuses
+
+    if args.action == "status":
+        found = asyncio.run(statuses(settings))
+        print(orjson.dumps({g: s.to_json() for g, s in found.items()}).decode())
+        return 0
+    if not args.group:
+        raise ConfigurationError("sync run: name the group")
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"syncing {args.group}", total=None)
+        status = asyncio.run(
+            run_now(settings, args.group, args.version, lambda n: bar.update(task, completed=n))
+        )
+    print(orjson.dumps(status.to_json()).decode())
+    return 1 if status.last_error else 0
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:

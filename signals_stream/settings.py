@@ -9,7 +9,7 @@ import re
 import socket
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import (
     Field,
@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signals_stream.errors import ConfigurationError
+from signals_stream.warehouse.urls import parse_warehouse_url
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
@@ -141,6 +142,13 @@ class Settings(BaseSettings):
         le=65536,
         description="Rows a worker keeps for Redis while it is slow or down; beyond, they are "
         "dropped and copied again from the table when it answers.",
+    )
+    warehouse_url: SecretStr | None = Field(
+        None,
+        description="Warehouse the sync engine reads warehouse groups from: "
+        "duckdb:///path/file.duckdb, postgresql://user:pass@host/db (snowflake://, bigquery:// "
+        "SQL only so far); default: the DuckDB file warehouse.duckdb in SIGNALS_DATA_DIR. "
+        "A secret: shown redacted.",
     )
     worker_url: str | None = Field(
         None,
@@ -272,6 +280,23 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with {' or '.join(schemes)}")
         return value
 
+    @field_validator("warehouse_url")
+    @classmethod
+    def _check_warehouse_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_warehouse_url(value.get_secret_value())
+            except ConfigurationError as exc:
+                raise ValueError(str(exc).removeprefix("SIGNALS_WAREHOUSE_URL: ")) from None
+        return value
+
+    @property
+    def warehouse(self) -> str:
+        """The warehouse URL in force (a secret: log ``redact_url`` of it)."""
+        if self.warehouse_url is not None:
+            return self.warehouse_url.get_secret_value()
+        return f"duckdb:///{(self.data_dir / 'warehouse.duckdb').resolve()}"
+
     @model_validator(mode="after")
     def _check_broker_security(self) -> Settings:
         sasl = self.broker_security_protocol.startswith("SASL_")
@@ -317,6 +342,11 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.web_port}"
 
 
+def _is_secret(field: str) -> bool:
+    info = Settings.model_fields.get(field)
+    return info is not None and SecretStr in (info.annotation, *get_args(info.annotation))
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; turn validation errors into one clear line.
 
@@ -334,5 +364,7 @@ def load_settings(**overrides: object) -> Settings:
             field = str(error["loc"][0])
             given = error.get("input")
             shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+            if _is_secret(field):  # a password or a URL holding one: never echoed
+                shown = ""
             problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}{shown}")
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from exc

@@ -28,6 +28,7 @@ from agents.lean_ingest import register_lean_ingest
 from agents.profiles_mirror import register_profiles_mirror
 from agents.push_receipts import register_push_receipts
 from agents.serving_partitions import register_serving_partitions
+from agents.warehouse_sync import register_warehouse_sync
 from signals_stream.api.attributes import register_attribute_views
 from signals_stream.api.entities import register_entity_views
 from signals_stream.api.event_log import register_event_log_views
@@ -107,6 +108,7 @@ def build_worker(settings: Settings) -> WorkerState:
     register_push_receipts(state)
     if mirror is not None:
         register_profiles_mirror(state, mirror)
+    register_warehouse_sync(state)
 
     register_attribute_views(state)
     register_event_log_views(state)

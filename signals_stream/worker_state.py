@@ -26,6 +26,7 @@ from signals_stream.profiles import RowMirror
 from signals_stream.registry import Registry
 from signals_stream.serving.deletions import DeletionRequests
 from signals_stream.settings import Settings
+from signals_stream.sync.state import SyncStatus
 from tables.row_store import RowStore
 
 __all__ = ["InputLag", "WorkerState"]
@@ -63,6 +64,8 @@ class WorkerState:
     deletions: DeletionRequests = field(default_factory=DeletionRequests)  # delete-user requests
     # Lag of the input partitions read by the lean ingest consumer (set when it runs).
     input_lag: InputLag = _no_input_lag
+    # Warehouse groups this worker runs the sync of, by "<group>:<version>" (agents/warehouse_sync).
+    sync_statuses: dict[str, SyncStatus] = field(default_factory=dict)
 
     @property
     def registry(self) -> Registry:

@@ -59,8 +59,15 @@ class StatsView(WorkerView):
         mirror = state.mirror
         profiles = {} if mirror is None else {"profiles_mirror": mirror.stats.to_json()}
         streams = {"sse_streams": state.hub.open_streams, "sse_recent": len(state.hub.recent)}
+        sync = {gid: status.to_json() for gid, status in state.sync_statuses.items()}
         return self.json(
-            {**state.stats.to_json(), "rows_swept": state.rows_swept, **streams, **profiles}
+            {
+                **state.stats.to_json(),
+                "rows_swept": state.rows_swept,
+                **streams,
+                **profiles,
+                "sync": sync,
+            }
         )
 
 

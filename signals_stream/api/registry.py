@@ -27,6 +27,7 @@ from signals_stream.registry import (
     PublishSelection,
     create,
     delete,
+    set_batch_source,
     set_published,
     update,
 )
@@ -35,6 +36,7 @@ from signals_stream.serving.responses import api_errors, error, json_body, ok
 from signals_stream.worker_state import WorkerState
 
 __all__ = [
+    "BatchSourceView",
     "CollectionView",
     "ItemView",
     "PublishView",
@@ -169,6 +171,21 @@ async def _switch(view: WorkerView, request: Request, published: bool) -> Respon
     return ok(view, status)
 
 
+class BatchSourceView(WorkerView):
+    """The SDK batch tooling's ``PUT .../versions/{v}/batch_source``."""
+
+    @requires_token
+    @api_errors
+    async def put(self, request: Request, name: str, version: str) -> Response:
+        body = await json_body(request)
+        registry, log = self.state.registry, self.state.registry_log
+        async with log.writing():
+            entry, changes = set_batch_source(registry, name, _version(version), body, _now_ms())
+            await log.write(changes, self.state.app.producer)
+        found = registry.find(entry.kind, entry.name, entry.version) or entry
+        return ok(self, render(found, registry))
+
+
 class PublishView(WorkerView):
     @requires_token
     @api_errors
@@ -187,5 +204,10 @@ def register_registry_views(state: WorkerState) -> None:
     add_page(state, "/api/v1/registry/{kind}/", CollectionView)
     add_page(state, "/api/v1/registry/{kind}/{name}", ItemView)
     add_page(state, "/api/v1/registry/{kind}/{name}/versions/{version}", VersionView)
+    add_page(
+        state,
+        "/api/v1/registry/attribute_groups/{name}/versions/{version}/batch_source",
+        BatchSourceView,
+    )
     add_page(state, "/api/v1/engines/publish", PublishView)
     add_page(state, "/api/v1/engines/unpublish", UnpublishView)

@@ -29,7 +29,7 @@ async def _respond(
     view: WorkerView, request: Request, group: str, version: int | None, key_value: str
 ) -> Response:
     state = view.state
-    published = state.live.catalog.group(group, version)  # NotFoundError: 404
+    published = state.live.catalog.readable(group, version)  # NotFoundError: 404
     entity_id = key_value.encode()
     routed = await route_to_owner(state, entity_id, view.web, request)
     if routed is not None:

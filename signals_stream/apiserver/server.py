@@ -237,7 +237,7 @@ class ApiServer:
 
     async def _table(self, request: web.Request, version: int | None) -> web.StreamResponse:
         self._require_ready()
-        published = self.tail.catalog.group(request.match_info["group"], version)
+        published = self.tail.catalog.readable(request.match_info["group"], version)
         key_value = request.match_info["key_value"]
         ref = (published.key_name, key_value)
         try:

@@ -20,7 +20,19 @@ from signals_stream.definitions.attributes import Attribute, AttributeType
 from signals_stream.definitions.durations import Duration
 from signals_stream.definitions.keys import AttributeKey
 
-__all__ = ["AttributeGroup", "BatchSource", "GroupKind", "WarehouseField"]
+__all__ = [
+    "DEFAULT_REFRESH_RATE",
+    "DEFAULT_WAREHOUSE_TTL",
+    "AttributeGroup",
+    "BatchSource",
+    "GroupKind",
+    "WarehouseField",
+]
+
+# Signals' defaults for warehouse groups: synced hourly, values live 365 days without update.
+DEFAULT_REFRESH_RATE = timedelta(hours=1)
+DEFAULT_WAREHOUSE_TTL = timedelta(days=365)
+_MIN_REFRESH_RATE = timedelta(minutes=1)
 
 GroupKind = Literal["stream", "batch", "external_batch"]
 
@@ -38,7 +50,7 @@ _Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]+$", min_l
 
 
 class BatchSource(DefinitionModel):
-    """The warehouse table of an external batch group (stored and echoed, not used here).
+    """The warehouse table of an external batch group (the sync engine reads it).
 
     Args:
         name: source name.
@@ -98,7 +110,7 @@ class AttributeGroup(DefinitionModel):
         owner: owner, usually an email.
         is_published: the publish switch.
         backfill_since_tstamp: start of the warehouse backfill / first sync.
-        refresh_rate: warehouse sync interval.
+        refresh_rate: warehouse sync interval (at least a minute; hourly when unset).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -132,6 +144,8 @@ class AttributeGroup(DefinitionModel):
 
     @model_validator(mode="after")
     def _shape(self) -> AttributeGroup:
+        if self.refresh_rate is not None and self.refresh_rate < _MIN_REFRESH_RATE:
+            raise ValueError("refresh_rate: must be at least one minute (PT1M)")
         if self.offline:
             if not self.attributes:
                 if not self.fields:
@@ -172,6 +186,21 @@ class AttributeGroup(DefinitionModel):
     def attribute_key_or_name(self) -> str:
         """The key's deprecated ``key`` if set, else its name (a response field)."""
         return self.attribute_key.key or self.attribute_key.name
+
+    @property
+    def id_column(self) -> str:
+        """The warehouse column holding the key's ids (external batch groups)."""
+        return self.attribute_key.external_column or self.attribute_key.name
+
+    @property
+    def sync_every(self) -> timedelta:
+        """How often a warehouse group is synced."""
+        return self.refresh_rate or DEFAULT_REFRESH_RATE
+
+    @property
+    def warehouse_ttl(self) -> timedelta:
+        """Lifetime of a synced value: the group's ttl, else the key's, else 365 days."""
+        return self.ttl or self.attribute_key.ttl or DEFAULT_WAREHOUSE_TTL
 
     def attribute(self, name: str) -> Attribute:
         """The attribute called ``name``.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from signals_stream.aggregations import get_reducer
@@ -26,6 +27,7 @@ from signals_stream.definitions import (
 )
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.definitions.event_logs import CompiledEventLog, EventLog, compile_event_log
+from signals_stream.engine.synced import SyncedGroup
 from signals_stream.engine.windows import Window, effective_ttl, window_for
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.events.parse import Event, Projection
@@ -136,6 +138,18 @@ class Catalog:
     event_logs: Mapping[str, CompiledEventLog] = field(default_factory=dict)
     logs_by_key: Mapping[str, Mapping[str, CompiledEventLog]] = field(default_factory=dict)
 
+    # Published warehouse (external batch) groups: synced, not computed (engine.synced).
+    synced: Mapping[tuple[str, int], SyncedGroup] = field(default_factory=dict)
+
+    @cached_property  # the sweep asks per row
+    def synced_ttls(self) -> dict[str, int]:
+        """``group_id`` -> TTL of every published warehouse group (for expiry)."""
+        return {
+            field.group: field.ttl_ms
+            for group in self.synced.values()
+            for field in group.fields[:1]
+        }
+
     @classmethod
     def build(
         cls,
@@ -157,6 +171,7 @@ class Catalog:
         Raises:
             DefinitionError: a group's key cannot be resolved or compiled.
         """
+        groups = list(groups)  # read twice: stream groups, then warehouse groups
         known_keys = {**BUILTIN_KEYS, **{k.name: k for k in keys}}
         compiled_groups = [
             (resolved, compile_group(resolved))
@@ -221,6 +236,11 @@ class Catalog:
                 for name, s in programs.items()
             },
             rules=build_index(rules, published),
+            synced={
+                (g.name, g.version): SyncedGroup.of(g)
+                for g in groups
+                if g.is_published and g.kind == "external_batch"
+            },
         )
 
     def group(self, name: str, version: int | None = None) -> PublishedGroup:
@@ -254,6 +274,22 @@ class Catalog:
     def computes(self) -> bool:
         """True when something is published that the stream computes."""
         return bool(self.programs or self.event_logs)
+
+    def readable(self, name: str, version: int | None = None) -> PublishedGroup | SyncedGroup:
+        """A published stream or warehouse group version (the latest when ``version`` is
+        None), for reads.
+
+        Raises:
+            NotFoundError: no such published group (version).
+        """
+        versions = [v for (n, v) in self.synced if n == name]
+        if version is None and versions:
+            stream = [v for (n, v) in self.groups if n == name]
+            if not stream or max(versions) > max(stream):
+                return self.synced[(name, max(versions))]
+        if version is not None and (name, version) in self.synced:
+            return self.synced[(name, version)]
+        return self.group(name, version)
 
     def routing_plan(self) -> RoutingPlan:
         """Keys to re-key by and the fields their programs and event logs read."""

@@ -8,8 +8,11 @@ uses any more follow the same default.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from signals_stream.engine.catalog import KeyProgram
 from signals_stream.engine.row import EntityRow
+from signals_stream.engine.synced import synced_expires_at_ms
 from signals_stream.engine.windows import expired
 
 __all__ = ["DEFAULT_IDLE_MS", "row_expired", "row_expires_at_ms"]
@@ -17,9 +20,18 @@ __all__ = ["DEFAULT_IDLE_MS", "row_expired", "row_expires_at_ms"]
 DEFAULT_IDLE_MS = 7 * 24 * 3600 * 1000  # Signals' recommended TTL for stream groups
 
 
-def row_expired(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
-    """True when ``row`` holds no live attribute state and was last updated at least the idle
-    period ago."""
+def row_expired(
+    row: EntityRow,
+    program: KeyProgram | None,
+    now_ms: int,
+    synced_ttls: Mapping[str, int] | None = None,
+) -> bool:
+    """True when ``row`` holds no live attribute state nor live synced value of a published
+    warehouse group (``synced_ttls``: ``Catalog.synced_ttls``), and was last updated at least
+    the idle period ago."""
+    synced_end = synced_expires_at_ms(row, dict(synced_ttls or {}))
+    if synced_end is not None and synced_end > now_ms:
+        return False
     live = {} if program is None else {slot.id: slot for slot in program.slots}
     for sid, (_, updated_ms) in row.attrs.items():
         slot = live.get(sid)
@@ -34,7 +46,9 @@ def row_expired(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool
     return expired(row.updated_ms, idle_ms, now_ms)
 
 
-def row_expires_at_ms(row: EntityRow, program: KeyProgram | None) -> int | None:
+def row_expires_at_ms(
+    row: EntityRow, program: KeyProgram | None, synced_ttls: Mapping[str, int] | None = None
+) -> int | None:
     """The wall clock from which :func:`row_expired` holds for ``row``, or None when it never
     will (a live state without a TTL, or a row never updated). Copies of the row elsewhere
     (the Redis profiles store) expire at the same instant as the row in the table."""
@@ -47,6 +61,9 @@ def row_expires_at_ms(row: EntityRow, program: KeyProgram | None) -> int | None:
         if slot.retention_ms is None or updated_ms is None:
             return None
         ends.append(updated_ms + slot.retention_ms)
+    synced_end = synced_expires_at_ms(row, dict(synced_ttls or {}))
+    if synced_end is not None:
+        ends.append(synced_end)
     if row.updated_ms is None:
         return None
     finite = [s.retention_ms for s in live.values() if s.retention_ms is not None]

@@ -7,9 +7,10 @@ from typing import Any
 from signals_stream.aggregations import default_for
 from signals_stream.engine.catalog import PublishedGroup, ReadableAttribute
 from signals_stream.engine.row import EntityRow
+from signals_stream.engine.synced import SyncedField, SyncedGroup, read_synced
 from signals_stream.engine.windows import expired
 
-__all__ = ["read_attribute", "read_group"]
+__all__ = ["read_attribute", "read_group", "read_value"]
 
 
 def read_attribute(row: EntityRow | None, attribute: ReadableAttribute, now_ms: int) -> Any:
@@ -31,6 +32,19 @@ def read_attribute(row: EntityRow | None, attribute: ReadableAttribute, now_ms: 
     return value
 
 
-def read_group(row: EntityRow | None, group: PublishedGroup, now_ms: int) -> dict[str, Any]:
-    """Every attribute of ``group``, by name."""
+def read_value(
+    row: EntityRow | None, attribute: ReadableAttribute | SyncedField, now_ms: int
+) -> Any:
+    """A stream attribute (:func:`read_attribute`) or a warehouse group's synced field."""
+    if isinstance(attribute, SyncedField):
+        return read_synced(row, attribute, now_ms)
+    return read_attribute(row, attribute, now_ms)
+
+
+def read_group(
+    row: EntityRow | None, group: PublishedGroup | SyncedGroup, now_ms: int
+) -> dict[str, Any]:
+    """Every attribute (or synced field) of ``group``, by name."""
+    if isinstance(group, SyncedGroup):
+        return {f.name: read_synced(row, f, now_ms) for f in group.fields}
     return {a.name: read_attribute(row, a, now_ms) for a in group.attributes}

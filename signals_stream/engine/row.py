@@ -12,6 +12,8 @@ Stored as the value of the entity-state table (RocksDB + compacted changelog), k
      "ids": ["<event id>", ...],   recent event ids, only with SIGNALS_DEDUPE_EVENT_IDS
      "f": ["<rule>:<version>", ...],   rules whose criteria held at the last update
      "el": {"<event log>": [state id, entries]}}   agentic-context buffers (engine.event_buffer)
+     "w": {"<group>:<version>": [{field: value}, source_ms]}}   warehouse groups' synced
+                                   values and their row's timestamp_field (engine.synced)
 
 ``off`` makes updates idempotent under at-least-once delivery: every event carries the input
 partition and offset it was read from (``routing``), the row and its offsets travel in the same
@@ -52,6 +54,7 @@ class EntityRow:
         "logs",
         "offsets",
         "recent_ids",
+        "synced",
         "updated_ms",
     )
 
@@ -65,6 +68,7 @@ class EntityRow:
         self.recent_ids: list[str] = []
         self.fired: list[str] = []
         self.logs: dict[str, list[Any]] = {}
+        self.synced: dict[str, list[Any]] = {}
 
     def already_applied(self, partition: int, offset: int) -> bool:
         return offset <= self.offsets.get(str(partition), -1)
@@ -103,6 +107,7 @@ def encode_row(row: EntityRow) -> bytes:
             **({"ids": row.recent_ids} if row.recent_ids else {}),
             **({"f": row.fired} if row.fired else {}),
             **({"el": row.logs} if row.logs else {}),
+            **({"w": row.synced} if row.synced else {}),
         }
     )
 
@@ -129,6 +134,7 @@ def decode_row(raw: bytes | None) -> EntityRow:
         row.recent_ids = data.get("ids") or []
         row.fired = data.get("f") or []
         row.logs = data.get("el") or {}
+        row.synced = data.get("w") or {}
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"undecodable entity row: {exc}") from exc
     return row

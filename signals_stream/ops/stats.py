@@ -26,6 +26,8 @@ class IngestStats:
         "replays_skipped",
         "rows_deleted",
         "rows_written",
+        "sync_bad_records",
+        "synced_applied",
     )
 
     def __init__(self) -> None:
@@ -40,6 +42,8 @@ class IngestStats:
         self.entity_events_received = 0
         self.rows_written = 0
         self.rows_deleted = 0  # by delete-user requests
+        self.synced_applied = 0  # warehouse values written into entity rows (#16)
+        self.sync_bad_records = 0  # sync records that could not be read (logged)
         self.bad: Counter[str] = Counter()
         # Dead letters the bad-events topic did not take (each failed attempt), and those
         # waiting for a retry now: the input commit is held before the first of them.
@@ -70,4 +74,6 @@ class IngestStats:
             "rows_deleted": self.rows_deleted,
             "dead_letter_send_failures": self.dead_letter_send_failures,
             "dead_letters_pending": self.dead_letters_pending,
+            "synced_applied": self.synced_applied,
+            "sync_bad_records": self.sync_bad_records,
         }

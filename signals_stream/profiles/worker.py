@@ -25,7 +25,8 @@ def row_expiry(live: LiveCatalog, row_key: bytes, value: bytes) -> int | None:
     except StateError:
         return None
     key_name, _ = split_row_key(row_key)
-    return row_expires_at_ms(row, live.catalog.programs.get(key_name))
+    catalog = live.catalog
+    return row_expires_at_ms(row, catalog.programs.get(key_name), catalog.synced_ttls)
 
 
 def worker_mirror(settings: Settings, live: LiveCatalog) -> RowMirror | None:

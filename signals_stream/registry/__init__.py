@@ -10,6 +10,7 @@ from signals_stream.registry.commands import (
     Conflict,
     create,
     delete,
+    set_batch_source,
     set_published,
     update,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "create",
     "delete",
     "entry_key",
+    "set_batch_source",
     "set_published",
     "update",
 ]

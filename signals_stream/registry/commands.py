@@ -41,6 +41,7 @@ __all__ = [
     "Conflict",
     "create",
     "delete",
+    "set_batch_source",
     "set_published",
     "update",
 ]
@@ -128,6 +129,34 @@ def delete(
     trial = registry.copy()
     trial.put(None, entry.key)
     return changes + _cascade(trial, now_ms)
+
+
+def set_batch_source(
+    registry: Registry, name: str, version: int, body: Any, now_ms: int
+) -> tuple[Entry, list[Change]]:
+    """``PUT registry/attribute_groups/<name>/versions/<version>/batch_source``: the SDK's batch
+    tooling registers the table a group version is synced from (publishing stays a separate
+    ``engines/publish``). The body is a ``BatchSource``; the tooling's ``wh_schema`` spelling
+    is read as ``schema``, its other extras (``created_timestamp_column``, ``tags``) are kept.
+
+    Raises:
+        NotFoundError: no such group version.
+        DefinitionError: not a batch source (422 naming the field), or a stream group.
+    """
+    entry = registry.get("attribute_groups", name, version)
+    if not isinstance(body, Mapping):
+        raise DefinitionError("the body must be a JSON object describing a batch source")
+    source = dict(body)
+    if "schema" not in source and "wh_schema" in source:
+        source["schema"] = source.pop("wh_schema")
+    group = entry.model
+    wire = {**group.to_wire(), "batch_source": source}
+    if not group.offline:
+        raise DefinitionError(
+            f"batch_source: attribute group {group.full_name} is a stream group (offline=false)"
+        )
+    model = MODELS["attribute_groups"].parse(wire)
+    return _store(registry, "attribute_groups", model, now_ms)
 
 
 def set_published(

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from signals_stream.engine import Catalog, read_attribute
+from signals_stream.engine import Catalog
 from signals_stream.engine.catalog import PublishedGroup, ReadableAttribute
+from signals_stream.engine.read import read_value
 from signals_stream.engine.row import EntityRow
+from signals_stream.engine.synced import SyncedField, SyncedGroup
 from signals_stream.errors import DefinitionError, NotFoundError
 from signals_stream.registry import OnlineAttributesRequest, Registry
 
@@ -25,7 +27,7 @@ class Column:
 
     name: str
     key_name: str
-    attribute: ReadableAttribute
+    attribute: ReadableAttribute | SyncedField
 
 
 def resolve_columns(
@@ -37,10 +39,10 @@ def resolve_columns(
         NotFoundError: unknown service, group version not published, unknown attribute.
         DefinitionError: an attribute's key has no ids in the request.
     """
-    wanted: list[tuple[PublishedGroup, str]] = []
+    wanted: list[tuple[PublishedGroup | SyncedGroup, str]] = []
     if request.service is not None:
         service = registry.get("services", request.service).model
-        groups = [catalog.group(link.name, link.version) for link in service.attribute_groups]
+        groups = [catalog.readable(link.name, link.version) for link in service.attribute_groups]
         keyed = [g for g in groups if g.key_name in request.attribute_keys]
         if not keyed:
             keys = sorted({g.key_name for g in groups})
@@ -53,7 +55,7 @@ def resolve_columns(
         for qualified in request.attributes or ():
             full_name, attribute = qualified.split(":", 1)
             name, _, version = full_name.rpartition("_v")
-            group = catalog.group(name, int(version))
+            group = catalog.readable(name, int(version))
             if attribute not in group.attribute_names:
                 raise NotFoundError(f"attribute group {full_name} has no attribute {attribute!r}")
             if group.key_name not in request.attribute_keys:
@@ -93,7 +95,7 @@ def answer(
     body: dict[str, list[Any]] = {k: list(ids) for k, ids in request.attribute_keys.items()}
     for column in columns:
         body[column.name] = [
-            read_attribute(rows.get((column.key_name, entity_id)), column.attribute, now_ms)
+            read_value(rows.get((column.key_name, entity_id)), column.attribute, now_ms)
             for entity_id in request.attribute_keys[column.key_name]
         ]
     return body

@@ -38,11 +38,13 @@ CORE = tuple(
         "routing",
         "interventions",
         "patterns",
+        "warehouse.sql",
+        "warehouse.urls",
     )
 )
 # What the core may import from the rest of the project. (Not signals_stream.settings: it
 # resolves host names with `socket` and reads the environment; the core takes plain values.)
-CORE_MAY_IMPORT = ("signals_stream.errors",)
+CORE_MAY_IMPORT = ("signals_stream.errors", "signals_stream.warehouse.urls")
 IO_LIBRARIES = (
     "faust",
     "mode",

@@ -1,0 +1,1 @@
+"""The sync engine (#16): warehouse groups into the entity rows."""
