@@ -182,5 +182,18 @@ def test_warehouse_rows_are_served_updated_and_survive_a_restart(
                 lambda: read_customer(signals, "user-10"),
                 {"domain_userid": "user-10", "ltv": 7.5, "tier": "new"}, 30,
             )  # fmt: skip
+            # Deleting a user's data takes its synced values too; the next run, with that
+            # warehouse row unchanged, does not bring them back.
+            status, body = worker.request("DELETE", "/api/v1/user-data/domain_userid/user-3")
+            assert status == 200 and json.loads(body)["keys_found"] is True, body
+            gone = {"domain_userid": "user-3", "ltv": None, "tier": None}
+            assert read_customer(signals, "user-3") == gone
+            done = subprocess.run(
+                [sys.executable, "-m", "signals_stream.cli", "sync", "run", "customers"],
+                env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert read_customer(signals, "user-3") == gone
+            assert read_customer(signals, "user-4")["ltv"] == 40.5
         finally:
             worker.stop()
