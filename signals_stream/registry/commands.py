@@ -109,7 +109,7 @@ def delete(
     label = f"{LABELS[kind]} {name!r}" + (f" version {entry.version}" if kind in VERSIONED else "")
     if entry.fixed_by is not None:
         raise Conflict(f"{label} is {_fixed(entry)} and cannot be deleted")
-    if entry.is_published and kind in ("attribute_groups", "interventions", "event_logs"):
+    if entry.has_published_version and kind in ("attribute_groups", "interventions", "event_logs"):
         raise Conflict(f"{label} is published: unpublish it before deleting it")
     if kind == "attribute_groups":
         for service in registry.list("services"):
@@ -183,7 +183,9 @@ def set_published(
     trial = registry.copy()
     changes = []
     for entry in targets:
-        if entry.is_published == published:
+        # An event log with a pending draft is still published: unpublishing takes it down.
+        current = entry.has_published_version if not published else entry.is_published
+        if current == published:
             continue
         if entry.fixed_by is not None:
             raise Conflict(f"{LABELS[entry.kind]} {entry.name!r} is {_fixed(entry)}")
@@ -214,8 +216,7 @@ def _store(registry: Registry, kind: Kind, model: Any, now_ms: int) -> tuple[Ent
     if previous is not None and previous.fixed_by == "the definitions file":
         raise Conflict(f"{LABELS[kind]} {model.name!r} is {_fixed(previous)}; change it there")
     if kind == "event_logs" and previous is not None:
-        # Registry writes do not switch event logs; engines/publish does.
-        model = model.model_copy(update={"is_published": previous.is_published})
+        return _store_event_log_draft(registry, model, previous, now_ms)
     if previous is not None and previous.fixed_by == "built in":
         # Publishing a built-in key (the SDK does when it is in the list) changes nothing.
         if model.source != previous.model.source:
@@ -238,6 +239,30 @@ def _store(registry: Registry, kind: Kind, model: Any, now_ms: int) -> tuple[Ent
     changes.append(Change(entry.key, entry))
     _check_runnable(trial, {(kind, entry.key)} if entry.is_published else set())
     return entry, changes + _cascade(trial, now_ms)
+
+
+def _store_event_log_draft(
+    registry: Registry, model: Any, previous: Entry, now_ms: int
+) -> tuple[Entry, list[Change]]:
+    """A write to an existing event log is a draft: the published version (if any) stays live
+    until ``engines/publish``; a draft equal to it is simply the published version again."""
+    live = previous.live_model
+    draft = model.model_copy(update={"is_published": False})
+    if live is None:
+        entry = Entry("event_logs", draft, published_at_ms=None, updated_at_ms=now_ms)
+    elif draft.to_wire() == live.model_copy(update={"is_published": False}).to_wire():
+        entry = Entry("event_logs", live, previous.published_at_ms, updated_at_ms=now_ms)
+    else:
+        entry = Entry(
+            "event_logs",
+            draft,
+            published_at_ms=previous.published_at_ms,
+            updated_at_ms=now_ms,
+            published_model=live,
+        )
+    trial = registry.copy()
+    trial.put(entry)
+    return entry, [Change(entry.key, entry), *_cascade(trial, now_ms)]
 
 
 def _fixed(entry: Entry) -> str:

@@ -83,6 +83,9 @@ class Entry:
     # Where it comes from when not from the log: "built in" (the four standard keys) or "the
     # definitions file" (SIGNALS_DEFINITIONS). Such entries are read-only through the API.
     fixed_by: str | None = field(default=None, compare=False)
+    # Event logs only: the published version while a changed draft (``model``, unpublished)
+    # waits for ``engines/publish``. The engine runs ``live_model``.
+    published_model: Any = None
 
     @property
     def name(self) -> str:
@@ -97,15 +100,32 @@ class Entry:
         return bool(self.model.is_published)
 
     @property
+    def has_published_version(self) -> bool:
+        """Published, or published with a pending draft (event logs' three states: published,
+        published with a pending draft, draft only)."""
+        return self.is_published or self.published_model is not None
+
+    @property
+    def live_model(self) -> Any:
+        """What the engine runs: the published version, if any."""
+        return self.model if self.is_published else self.published_model
+
+    @property
     def key(self) -> bytes:
         return entry_key(self.kind, self.name, self.version)
 
     def encode(self) -> bytes:
+        published = (
+            {}
+            if self.published_model is None
+            else {"published_body": self.published_model.to_wire()}
+        )
         return orjson.dumps(
             {
                 "body": self.model.to_wire(),
                 "published_at_ms": self.published_at_ms,
                 "updated_at_ms": self.updated_at_ms,
+                **published,
             }
         )
 
@@ -124,11 +144,13 @@ class Entry:
             body = data["body"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise DefinitionError(f"registry record {key!r}: not a registry entry") from exc
+        published = data.get("published_body")
         return cls(
             kind=kind,  # type: ignore[arg-type]
             model=MODELS[kind].parse(body),
             published_at_ms=data.get("published_at_ms"),
             updated_at_ms=int(data.get("updated_at_ms") or 0),
+            published_model=None if published is None else MODELS[kind].parse(published),
         )
 
 
@@ -249,5 +271,5 @@ class Registry:
             [e.model for e in self.list("attribute_keys")],
             [e.model for e in self.list("interventions")] if rules is None else rules,
             published_at_ms=published_at if since_publication else None,
-            event_logs=[e.model for e in self.list("event_logs")],
+            event_logs=[e.live_model for e in self.list("event_logs") if e.has_published_version],
         )

@@ -20,7 +20,7 @@ def render(entry: Entry, registry: Registry) -> dict[str, Any]:
     elif entry.kind == "attribute_groups":
         body.update(_group_fields(entry.model, registry))
     elif entry.kind == "event_logs":
-        body["has_published_version"] = entry.is_published
+        body["has_published_version"] = entry.has_published_version
     return body
 
 
