@@ -15,14 +15,19 @@ import pytest
 from snowplow_signals import Attribute, PageView, SignalsSandbox, StreamAttributeGroup
 from snowplow_signals import domain_userid as domain_userid_key
 
+from signals_stream.settings import Settings
 from tests.integration.workers import API_TOKEN, Worker, stream_app
 
 pytestmark = pytest.mark.integration
 
 RUNS = 3
 PRODUCTION_GROUP_TIMEOUTS = {  # the settings' defaults, not the tests' fast ones
-    "SIGNALS_BROKER_SESSION_TIMEOUT_S": "60",
-    "SIGNALS_BROKER_REBALANCE_TIMEOUT_S": "60",
+    "SIGNALS_BROKER_SESSION_TIMEOUT_S": str(
+        Settings.model_fields["broker_session_timeout_s"].default
+    ),
+    "SIGNALS_BROKER_REBALANCE_TIMEOUT_S": str(
+        Settings.model_fields["broker_rebalance_timeout_s"].default
+    ),
 }
 
 
