@@ -76,17 +76,13 @@ async def _apply_deletion(state: WorkerState, key_name: str, entity: bytes) -> b
         except (KafkaError, ProducerSendError) as exc:
             raise Unavailable(f"cannot write the entity-events topic: {exc}") from exc
         try:
-            return await _within(applied, APPLY_TIMEOUT_S)
+            return await asyncio.wait_for(asyncio.shield(applied), APPLY_TIMEOUT_S)
         except TimeoutError as exc:
             # The marker is in the log and will be applied; only the answer is lost.
             raise Unavailable(
                 "the deletion is queued but was not applied in time (partitions moving?); "
                 "repeat the request to learn its outcome"
             ) from exc
-
-
-async def _within(future: asyncio.Future[bool], timeout_s: float) -> bool:
-    return await asyncio.wait_for(asyncio.shield(future), timeout_s)
 
 
 def register_user_data_views(state: WorkerState) -> None:

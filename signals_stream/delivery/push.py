@@ -10,13 +10,13 @@ subscriber knows to send a delivery receipt (rule firings need none).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from signals_stream.errors import BadRequest
 from signals_stream.interventions.definitions import InterventionInstance
 from signals_stream.interventions.evaluator import build_instance
 from signals_stream.interventions.instance import InstanceDict
+from signals_stream.serving.replies import Replies
 
 __all__ = [
     "MAX_PUSH_TARGETS",
@@ -78,7 +78,7 @@ def push_instances(
     return instances
 
 
-class DeliveryReceipts:
+class DeliveryReceipts(Replies[None]):
     """The pushes of this worker waiting for a receipt, by intervention id.
 
     ``listening`` is set while this worker reads the receipts topic from its end: a push must
@@ -86,30 +86,10 @@ class DeliveryReceipts:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.listening = asyncio.Event()
-        self._waiting: dict[str, asyncio.Future[None]] = {}
-
-    @contextlib.contextmanager
-    def expecting(self, intervention_id: str) -> Iterator[asyncio.Future[None]]:
-        """Wait for ``intervention_id``'s receipt within the block (register before sending)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting[intervention_id] = future
-        try:
-            yield future
-        finally:
-            if self._waiting.get(intervention_id) is future:
-                del self._waiting[intervention_id]
 
     def deliver(self, intervention_id: str) -> bool:
         """Record a receipt. False when no push of this worker waits for it (then it belongs
         to another worker, or came too late)."""
-        future = self._waiting.get(intervention_id)
-        if future is None:
-            return False
-        if not future.done():
-            future.set_result(None)
-        return True
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
+        return self.reply(intervention_id, None)

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Iterator
+from signals_stream.serving.replies import Replies
 
 __all__ = ["DeletionRequests"]
 
 
-class DeletionRequests:
-    def __init__(self) -> None:
-        self._waiting: dict[str, asyncio.Future[bool]] = {}
-
-    @contextlib.contextmanager
-    def expecting(self, request_id: str) -> Iterator[asyncio.Future[bool]]:
-        """Within the block, the future resolves to whether the row existed (register before
-        sending the marker)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting[request_id] = future
-        try:
-            yield future
-        finally:
-            if self._waiting.get(request_id) is future:
-                del self._waiting[request_id]
-
+class DeletionRequests(Replies[bool]):
     def applied(self, request_id: str, found: bool) -> None:
         """The marker was applied here (a request of another worker, or a late one: ignored)."""
-        future = self._waiting.get(request_id)
-        if future is not None and not future.done():
-            future.set_result(found)
+        self.reply(request_id, found)
