@@ -179,7 +179,9 @@ class LeanIngest(Service):
                 add(record.value, topic=topic, partition=partition, offset=record.offset,
                     key=record.key)  # fmt: skip
             offsets[tp] = records[-1].offset + 1
-        acks = await self._forward.send_entity_events(batch.by_partition)
+        acks = await self._forward.send_entity_events(
+            batch.by_partition, backfills=batch.plan.backfills
+        )
         state.event_to_processed.observe_ages(batch.event_times, now_ms)
         return acks, batch.dead, offsets
 

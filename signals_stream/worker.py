@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+from agents.backfill import register_backfills
 from agents.dead_letter_sender import register_dead_letter_sender
 from agents.entities import register_entities
 from agents.ingest import register_faust_ingest, register_stats_log
@@ -109,6 +110,7 @@ def build_worker(settings: Settings) -> WorkerState:
     if mirror is not None:
         register_profiles_mirror(state, mirror)
     register_warehouse_sync(state)
+    register_backfills(state)
 
     register_attribute_views(state)
     register_event_log_views(state)

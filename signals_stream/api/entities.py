@@ -67,6 +67,7 @@ class StatsView(WorkerView):
                 **streams,
                 **profiles,
                 "sync": sync,
+                "backfills": state.backfills.to_json(),
             }
         )
 
