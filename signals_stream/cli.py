@@ -184,6 +184,21 @@ def _build_parser() -> argparse.ArgumentParser:
     sync.add_argument("group", nargs="?", help="group name (run)")
     sync.add_argument("--version", type=int, default=None, help="default: latest published")
     sync.set_defaults(handler=_cmd_sync)
+
+    backfill = sub.add_parser(
+        "backfill", help="stream groups filled from the input log: status, start, cancel"
+    )
+    steps = backfill.add_subparsers(dest="action", required=True)
+    status = steps.add_parser("status", help="every backfill task's progress")
+    status.add_argument("--watch", action="store_true", help="redraw until none is running")
+    start = steps.add_parser("start", help="fill a published group again from a time")
+    start.add_argument("group", help="a published stream group")
+    start.add_argument("--since", required=True, help="ISO 8601 time, not in the future")
+    start.add_argument("--version", type=int, default=None, help="default: the latest")
+    start.add_argument("--url", default=None, help="a worker (default: SIGNALS_WORKER_URL)")
+    cancel = steps.add_parser("cancel", help="stop a backfill (what it merged stays)")
+    cancel.add_argument("id", help="the backfill id, as `backfill status` shows it")
+    backfill.set_defaults(handler=_cmd_backfill)
     return parser
 
 
@@ -432,6 +447,16 @@ def _cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(orjson.dumps(status.to_json()).decode())
     return 1 if status.last_error else 0
+
+
+def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from signals_stream.history import backfill_commands as commands
+
+    if args.action == "status":
+        return commands.show_status(settings, watch=args.watch)
+    if args.action == "cancel":
+        return commands.cancel_backfill(settings, args.id)
+    return commands.start_backfill(settings, args.group, args.since, args.version, args.url)
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from datetime import datetime
@@ -174,6 +177,45 @@ def _reference_values(
         worker.stop()
 
 
+def _cli(app: StreamApp, worker: Worker, state: Path, *args: str) -> str:
+    env = {
+        **os.environ, **app.env(state / "cli"), "SIGNALS_WORKER_URL": worker.url, "COLUMNS": "200",
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "signals_stream.cli", "backfill", *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _check_the_commands(
+    app: StreamApp, worker: Worker, state: Path, delta: int, first: str
+) -> None:
+    """``backfill status`` draws the done tasks; ``start`` fills the group again (a new id),
+    exactly; ``cancel`` stops one."""
+    shown = _cli(app, worker, state, "status")
+    assert shown.count(first) == app.partitions and shown.count("done") == app.partitions, shown
+    assert "━" in shown  # the bars
+    later = _since(delta + 1000)
+    _cli(app, worker, state, "start", "bf_new", "--since", later)
+    deadline = time.monotonic() + 60
+    while {t["backfill"] for t in _tasks(worker)} == {first}:
+        assert time.monotonic() < deadline, "no new backfill"
+        time.sleep(0.2)
+    second = next(t["backfill"] for t in _tasks(worker) if t["backfill"] != first)
+    _wait_done(worker, 2 * app.partitions)
+    assert _wait_values(worker, "bf_new", _expected(delta)) == _expected(delta)
+    _cli(app, worker, state, "start", "bf_new", "--since", _since(delta + 2000))
+    while len({t["backfill"] for t in _tasks(worker)}) < 3:
+        assert time.monotonic() < deadline + 60, "no third backfill"
+        time.sleep(0.2)
+    third = next(t["backfill"] for t in _tasks(worker) if t["backfill"] not in (first, second))
+    _cli(app, worker, state, "cancel", third)
+    shown = _cli(app, worker, state, "status")
+    assert shown.count(third) == app.partitions and "cancelled" in shown, shown
+
+
 def test_publish_validates_backfill_since(kafka_broker: LocalBroker, tmp_path: Path) -> None:
     app = stream_app(kafka_broker, "bf-valid")
     worker = _start(app, tmp_path)
@@ -205,6 +247,7 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
         expected = _expected(delta)
         got = _wait_values(worker, "bf_new", expected)
         stats = worker.stats()
+        _check_the_commands(app, worker, tmp_path, delta, tasks[0]["backfill"])
     finally:
         worker.stop()
     assert got == expected

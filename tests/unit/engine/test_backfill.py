@@ -146,3 +146,21 @@ def test_every_event_counts_once_whatever_the_order_replays_and_overlap(
     assert values["pages"] == 24  # each of the 24 events once: from one road or the other
     last_seen = datetime.fromisoformat(values["last_seen"])
     assert int(last_seen.timestamp() * 1000) == newest.event_time_ms
+
+
+def test_a_new_backfill_start_on_a_published_group_is_a_new_publication() -> None:
+    from signals_stream.registry import Registry, create, update
+
+    registry = Registry()
+    for change in create(registry, "attribute_groups", LIVE, 1_000)[1]:
+        registry.apply(change.key, change.value())
+    assert registry.catalog().backfills == {}
+    body = {**LIVE, "backfill_since_tstamp": SINCE}
+    for change in update(registry, "attribute_groups", "live_group", 1, body, 5_000)[1]:
+        registry.apply(change.key, change.value())
+    assert registry.get("attribute_groups", "live_group").published_at_ms == 5_000
+    assert list(registry.catalog().backfills) == [backfill_id("live_group", 1, 5_000)]
+    # The same start again changes nothing: no state reset, no new backfill.
+    for change in update(registry, "attribute_groups", "live_group", 1, body, 9_000)[1]:
+        registry.apply(change.key, change.value())
+    assert registry.get("attribute_groups", "live_group").published_at_ms == 5_000
