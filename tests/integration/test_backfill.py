@@ -145,16 +145,25 @@ def _publish_backfilled(worker: Worker, name: str, since: str) -> None:
 
 
 def _start(app: StreamApp, state: Path, env: dict[str, str] | None = None) -> Worker:
+    state.mkdir(parents=True, exist_ok=True)
     worker = Worker(env or app.env(state / "data", **BACKFILL_ENV), state / "worker.log")
     worker.wait_healthy()
     return worker
 
 
-def _consume_first_part(app: StreamApp, broker: LocalBroker, worker: Worker, delta: int) -> None:
+def _consume_first_part(
+    app: StreamApp, broker: LocalBroker, worker: Worker, delta: int, *others: Worker
+) -> None:
     SignalsSandbox(api_url=worker.url, sandbox_token=API_TOKEN).publish([OTHER])
     produce_seed(broker.bootstrap, app.input_topic, delta, slice(0, FIRST_PART))
     with_id = sum(1 for r in list(seed_rows(ECOMMERCE_SEED))[:FIRST_PART] if r["domain_userid"])
-    worker.wait_applied(with_id, timeout_s=120)
+    deadline = time.monotonic() + 120
+    applied = 0
+    while applied < with_id:  # over every worker: each folds its partitions' share
+        assert time.monotonic() < deadline, f"only {applied} of {with_id} applied"
+        time.sleep(0.2)
+        with contextlib.suppress(OSError, AssertionError):
+            applied = sum(int(w.stats()["applied"]) for w in (worker, *others))
 
 
 def _reference_values(
@@ -290,3 +299,30 @@ def test_a_sigkill_during_the_backfill_still_gives_exact_values(
     for t in tasks:
         if (t["backfill"], t["partition"]) in resumed:
             assert t["first"] == resumed[(t["backfill"], t["partition"])]["first"]
+
+
+def test_two_workers_and_one_killed_during_the_backfill_give_exact_values(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    """Tasks spread over two workers; one is killed after a checkpoint, its partitions and
+    their tasks move to the other, which resumes them from the checkpoints."""
+    app = stream_app(kafka_broker, "bf-two")
+    delta, _ = shift_to_now()
+    first = _start(app, tmp_path / "a")
+    second = _start(app, tmp_path / "b")
+    try:
+        _consume_first_part(app, kafka_broker, first, delta, second)
+        _publish_backfilled(first, "bf_new", _since(delta))
+        produce_seed(kafka_broker.bootstrap, app.input_topic, delta, slice(FIRST_PART, None))
+        _wait_reading(first)
+        spread = [len(_tasks(first)), len(_tasks(second))]
+        first.kill()
+        tasks = _wait_done(second, app.partitions, timeout_s=180)
+        expected = _expected(delta)
+        got = _wait_values(second, "bf_new", expected, timeout_s=120)
+    finally:
+        first.stop()
+        second.stop()
+    assert spread[0] > 0 and spread[1] > 0, spread  # both ran tasks
+    assert len(tasks) == app.partitions and {t["state"] for t in tasks} == {"done"}, tasks
+    assert got == expected
