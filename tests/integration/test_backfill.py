@@ -256,6 +256,7 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
         expected = _expected(delta)
         got = _wait_values(worker, "bf_new", expected)
         stats = worker.stats()
+        metrics = worker.get("/metrics")[1].decode()
         _check_the_commands(app, worker, tmp_path, delta, tasks[0]["backfill"])
     finally:
         worker.stop()
@@ -266,6 +267,12 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
     # live road had folded (skipped, ``l``).
     assert stats["backfill_applied"] > 0 and stats["backfill_live"] > 0, stats
     assert any(t["next"] < t["end"] for t in during), during
+    bid = tasks[0]["backfill"]
+    for p in range(app.partitions):
+        labels = f'backfill="{bid}",group="bf_new",partition="{p}"'
+        assert f"signals_backfill_remaining_records{{{labels}}} 0.0" in metrics, metrics
+        read = next(t["read"] for t in tasks if t["partition"] == p)
+        assert f"signals_backfill_records_total{{{labels}}} {float(read)}" in metrics
     assert _reference_values(app, kafka_broker, tmp_path, expected) == got
 
 
