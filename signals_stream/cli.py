@@ -80,6 +80,14 @@ def _build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-events", action="store_true", help="do not feed generated events")
     dev.set_defaults(handler=_cmd_dev)
 
+    collector = sub.add_parser(
+        "collector",
+        help="a development collector: tracker protocol in, enriched TSV to the input topic",
+    )
+    collector.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    collector.add_argument("--port", type=int, default=9090, help="port to listen on")
+    collector.set_defaults(handler=_cmd_collector)
+
     broker = sub.add_parser("broker", help="run only the local Kafka-compatible broker (Tansu)")
     broker.add_argument("--port", type=int, default=None, help="default: the SIGNALS_BROKER port")
     broker.set_defaults(handler=_cmd_broker)
@@ -315,6 +323,12 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(
         run_dev(settings, DevOptions(rate=args.rate, users=args.users, feed=not args.no_events))
     )
+
+
+def _cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
+    from signals_stream.collector.run import serve_collector
+
+    return asyncio.run(serve_collector(settings, args.host, args.port))
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
