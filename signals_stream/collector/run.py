@@ -59,30 +59,31 @@ async def serve_collector(
     settings: Settings,
     host: str,
     port: int,
+    *,
+    demo: bool = False,
     on_ready: Callable[[str], None] = print,
 ) -> int:
-    """Serve until SIGINT/SIGTERM."""
+    """Serve until SIGINT/SIGTERM (with ``demo``, the shop and the console too)."""
+    from signals_stream.demo.stack_web import serve_stack_web
     from signals_stream.kafka.auth import client_auth
     from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
-    auth = client_auth(settings)
     await ensure_topics(
         settings.bootstrap_servers,
         [
             TopicSpec(settings.input_topic, settings.partitions),
             TopicSpec(settings.bad_events_topic, settings.partitions),
         ],
-        auth=auth,
+        auth=client_auth(settings),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with kafka_sender(settings.bootstrap_servers, auth) as send:
-        runner = await start_site(collector_app(settings, send, CollectorStats()), host, port)
-        on_ready(f"collector listening on http://{host}:{port} -> {settings.input_topic}")
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+    async with serve_stack_web(settings, host, port, demo=demo, say=on_ready):
+        base = f"http://{host}:{port}"
+        on_ready(f"collector listening on {base} -> {settings.input_topic}")
+        if demo:
+            on_ready(f"demo shop {base}/demo/   console {base}/console/")
+        await stop.wait()
     return 0
