@@ -27,7 +27,7 @@ import yaml
 from signals_stream.errors import SignalsStreamError
 from signals_stream.settings import Settings
 
-__all__ = ["DevOptions", "run_dev"]
+__all__ = ["DevOptions", "merged_examples", "run_dev"]
 
 WORKER_START_TIMEOUT_S = 90.0
 EXAMPLE_DEFINITIONS = Path(__file__).parents[1] / "examples" / "ecommerce.yaml"
@@ -86,7 +86,7 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
         definitions = os.environ.get("SIGNALS_DEFINITIONS")
         if not definitions:
             examples_dir = tempfile.mkdtemp(prefix="signals-stream-examples-")
-            definitions = str(_merged_examples(Path(examples_dir)))
+            definitions = str(merged_examples(Path(examples_dir)))
         # The API always needs a token; a dev stack without one gets a fresh random one.
         token = (
             settings.api_token.get_secret_value()
@@ -199,7 +199,7 @@ def _start_feeder(
     return task, first.domain_userid
 
 
-def _merged_examples(directory: Path) -> Path:
+def merged_examples(directory: Path) -> Path:
     """The example definitions and the demo shop's, as one definitions file."""
     merged: dict[str, list[object]] = {}
     for path in (EXAMPLE_DEFINITIONS, DEMO_DEFINITIONS):

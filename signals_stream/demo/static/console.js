@@ -66,7 +66,8 @@ async function lookup() {
   const found = await answer.json();
   const box = $("#entity");
   const tables = [];
-  for (const [group, values] of Object.entries(found.groups)) {
+  for (const [group, answer] of Object.entries(found.groups)) {
+    const values = answer ? answer.attributes : null;
     const table = document.createElement("table");
     table.dataset.group = group;
     const head = document.createElement("tr");
