@@ -92,8 +92,13 @@ def test_demo_shop_interventions_and_console(
         page.click("#add-to-cart")  # the boots, $120: over the free-shipping line too
         page.wait_for_selector("[data-testid=cart-reminder]", state="visible", timeout=10_000)
         page.wait_for_selector("[data-testid=free-shipping]", state="visible", timeout=10_000)
+        page.click("[data-remove=sku-boots]")  # cart $0
+        assert page.text_content("#cart-total") == "$0.00"
+        page.click("#add-to-cart")  # $120 again, then the order
+        page.click("#checkout")
+        page.wait_for_selector("#order-done", state="visible")
 
-        # The console: this user's attributes (counted by hand: 4 views, 1 add, $120 cart)
+        # The console: this user's attributes (counted by hand: 4 views, 2 adds, $120 cart)
         # and the interventions fired for them.
         page.goto(f"{site.url}/console/?token={quote(API_TOKEN)}")
         page.goto(f"{site.url}/console/?key=domain_userid&id={duid}")
@@ -107,13 +112,26 @@ def test_demo_shop_interventions_and_console(
         )
         row = page.inner_text(f"{group} [data-attribute=product_views]")
         assert row.split() == ["product_views", "4"]
-        assert page.inner_text(f"{group} [data-attribute=cart_adds]").split() == ["cart_adds", "1"]
+        assert page.inner_text(f"{group} [data-attribute=cart_adds]").split() == ["cart_adds", "2"]
         for name in ("discount_banner", "cart_reminder", "free_shipping"):
             page.wait_for_selector(
                 f"[data-testid=interventions] li[data-intervention={name}][data-target='{duid}']",
                 timeout=15_000,
             )
         assert page.locator("tr[data-definition='interventions/discount_banner']").count() == 1
+
+        # "Reset user": a fresh domain_userid, nothing shown until it earns it again.
+        page.goto(site.url + "/demo/")
+        page.wait_for_function("document.querySelector('#duid').textContent.length > 0")
+        assert page.text_content("#duid") == duid
+        page.click("#reset-user")
+        page.wait_for_function(
+            "old => { const d = document.querySelector('#duid').textContent;"
+            " return d.length > 0 && d !== old; }",
+            arg=duid,
+        )
+        assert page.is_hidden("[data-testid=discount-banner]")
+        assert page.is_hidden("[data-testid=cart-reminder]")
 
     # A payload the real tracker sent, through the mapping and the engine's parser.
     context = RequestContext(
@@ -130,7 +148,8 @@ def test_demo_shop_interventions_and_console(
     views = []
     for params in events:
         event = parse_tsv(enriched_tsv(params, context).encode())
-        assert event.atomic("domain_userid") == duid
+        if event.atomic("domain_userid") != duid:  # after the reset
+            continue
         if event.unstruct_data == {"type": "product_view"}:
             views.append(event)
     products = [
@@ -140,9 +159,13 @@ def test_demo_shop_interventions_and_console(
 
     # What the collector put on the input topic: the shop's events and, sent back by the
     # plugin, its intervention_receive / intervention_handle measurement events.
-    expected = len(events)
+    expected = sum(1 for params in events if params.get("duid") == duid)
     seen = asyncio.run(_input_events(kafka_broker.bootstrap, app.input_topic, duid, expected))
     names = {e.event_name for e in seen}
     assert {"page_view", "snowplow_ecommerce_action"} <= names
     assert {"intervention_receive", "intervention_handle"} <= names
-    assert sum(1 for e in seen if e.unstruct_key == ACTION_KEY) >= len(VIEWED) + 1
+    actions = [e.unstruct_data["type"] for e in seen if e.unstruct_key == ACTION_KEY]
+    assert sorted(actions) == sorted(
+        ["product_view"] * len(VIEWED)
+        + ["add_to_cart", "remove_from_cart", "add_to_cart", "checkout_step", "transaction"]
+    )
