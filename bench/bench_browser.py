@@ -42,6 +42,7 @@ from signals_stream.devtools.produce import produce_records  # noqa: E402
 from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.settings import load_settings  # noqa: E402
 
+ECOMMERCE = "iglu:com.snowplowanalytics.snowplow.ecommerce"
 PAYLOAD = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 
 
@@ -55,7 +56,7 @@ def tracker_event(duid: str, index: int) -> dict[str, str]:
                 "data": {"id": str(uuid.uuid4())},
             },
             {
-                "schema": "iglu:com.snowplowanalytics.snowplow.ecommerce/product/jsonschema/1-0-0",
+                "schema": ECOMMERCE + "/product/jsonschema/1-0-0",
                 "data": {"id": f"sku-{index % 50}", "price": 25.0, "currency": "USD"},
             },
         ],
@@ -63,7 +64,7 @@ def tracker_event(duid: str, index: int) -> dict[str, str]:
     action = {
         "schema": "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0",
         "data": {
-            "schema": "iglu:com.snowplowanalytics.snowplow.ecommerce/snowplow_ecommerce_action/jsonschema/1-0-2",
+            "schema": ECOMMERCE + "/snowplow_ecommerce_action/jsonschema/1-0-2",
             "data": {"type": "product_view"},
         },
     }
