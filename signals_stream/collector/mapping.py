@@ -117,7 +117,6 @@ PLAIN_FIELDS: dict[str, str] = {
     "ti_id": "ti_orderid",
     "ti_sk": "ti_sku",
     "ti_nm": "ti_name",
-    "ti_na": "ti_name",  # older trackers
     "ti_ca": "ti_category",
     "ti_cu": "ti_currency",
 }

@@ -62,7 +62,8 @@ def fields(**params: Any) -> dict[str, str]:
     return enriched_fields({"e": "pv", "eid": EID, **params}, CONTEXT)
 
 
-# The tracker protocol's one-to-one parameters (docs.snowplow.io, "Snowplow Tracker Protocol"):
+# The tracker protocol's one-to-one parameters, as its table lists them (snowplow/documentation,
+# docs/collecting-data/collecting-from-own-applications/snowplow-tracker-protocol/index.md):
 # parameter, value sent, enriched field, text written.
 ONE_TO_ONE = [
     ("aid", "shop", "app_id", "shop"),
