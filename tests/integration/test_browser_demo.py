@@ -27,6 +27,7 @@ from tests.integration.workers import API_TOKEN, free_port, running_worker, stre
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 BANNER_WITHIN_S = 5.0
+BROKEN = b"{not json"
 VIEWED = ["sku-tee", "sku-mug", "sku-hoodie", "sku-boots"]  # the fourth is the one added
 PRICE = {p["id"]: p["price"] for p in PRODUCTS}
 ACTION_KEY = "unstruct_event_com_snowplowanalytics_snowplow_ecommerce_snowplow_ecommerce_action_1"
@@ -98,6 +99,14 @@ def test_demo_shop_interventions_and_console(
         page.click("#checkout")
         page.wait_for_selector("#order-done", state="visible")
 
+        # A payload the collector refuses, sent from the page: answered 400, dead-lettered.
+        status = page.evaluate(
+            "({path, body}) => fetch(path, {method: 'POST', body,"
+            " headers: {'Content-Type': 'application/json'}}).then(r => r.status)",
+            {"path": POST_PATH, "body": BROKEN.decode()},
+        )
+        assert status == 400
+
         # The console: this user's attributes (counted by hand: 4 views, 2 adds, $120 cart)
         # and the interventions fired for them.
         page.goto(f"{site.url}/console/?token={quote(API_TOKEN)}")
@@ -119,6 +128,9 @@ def test_demo_shop_interventions_and_console(
                 timeout=15_000,
             )
         assert page.locator("tr[data-definition='interventions/discount_banner']").count() == 1
+        # Stream health: the refused payload, by reason and among the recent dead letters.
+        page.wait_for_selector("#bad-reasons td:text-is('InvalidJson(body)')", timeout=15_000)
+        assert "collector:" + POST_PATH in page.inner_text("#dead-letters")
 
         # "Reset user": a fresh domain_userid, nothing shown until it earns it again.
         page.goto(site.url + "/demo/")
@@ -144,7 +156,7 @@ def test_demo_shop_interventions_and_console(
         v_etl="test",
         new_event_id="",
     )
-    events = [e for body in posted for e in orjson.loads(body)["data"]]
+    events = [e for body in posted if body != BROKEN for e in orjson.loads(body)["data"]]
     views = []
     for params in events:
         event = parse_tsv(enriched_tsv(params, context).encode())
