@@ -118,7 +118,7 @@ class _Collector:
         return response
 
     async def post(self, request: web.Request) -> web.Response:
-        body = await request.content.read(MAX_BODY_BYTES + 1)
+        body = await _read_body(request)
         nuid, new_cookie = _network_userid(request)
         try:
             if len(body) > MAX_BODY_BYTES:
@@ -206,6 +206,16 @@ class _Collector:
                 secure=secure,
             )
         return response
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, or its first ``MAX_BODY_BYTES + 1`` bytes when it is longer (then refused)."""
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            break
+    return bytes(body)
 
 
 def _params_bytes(params: Mapping[str, Any]) -> bytes:

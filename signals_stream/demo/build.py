@@ -34,7 +34,7 @@ def build_demo(say: Callable[[str], None] = print) -> Path:
         if npm is None:
             raise SignalsStreamError(
                 "the demo shop is bundled from npm packages, and npm is not installed "
-                "(Debian: apt-get install nodejs npm)"
+                "(Debian: apt-get install nodejs npm; or run `signals-stream dev --no-demo`)"
             )
         say("demo shop: installing its npm packages (npm ci)...")
         _run([npm, "ci", "--no-audit", "--no-fund"], "npm ci")

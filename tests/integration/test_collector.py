@@ -119,6 +119,10 @@ async def test_post_get_cookie_cors_and_dead_letters(
         async with session.post(url + POST_PATH, data=b"{not json") as broken:
             assert broken.status == 400
             assert (await broken.json())["bad_events"][0]["reason"] == "InvalidJson(body)"
+        oversize = b'{"schema":"' + b"x" * 1_200_000 + b'"}'
+        async with session.post(url + POST_PATH, data=oversize) as too_large:
+            assert too_large.status == 400
+            assert (await too_large.json())["bad_events"][0]["reason"] == "PayloadTooLarge"
         async with session.get(url + "/health") as health:
             assert health.status == 200
 
@@ -133,15 +137,19 @@ async def test_post_get_cookie_cors_and_dead_letters(
     assert view.atomic("page_urlport") == 8000
     assert view.entities("contexts_com_snowplowanalytics_snowplow_web_page_1")[0]["id"] == "p1"
 
-    letters = await read_json_records(kafka_broker.bootstrap, bad_topic, 2, timeout_s=30)
+    letters = await read_json_records(kafka_broker.bootstrap, bad_topic, 3, timeout_s=30)
     assert sorted(str(letter["reason"]) for letter in letters) == [
         "InvalidJson(body)",
         "InvalidValue(eid)",
+        "PayloadTooLarge",
     ]
     by_reason = {letter["reason"]: letter for letter in letters}
     assert orjson.loads(original_bytes(by_reason["InvalidValue(eid)"])) == bad
     assert original_bytes(by_reason["InvalidJson(body)"]) == b"{not json"
-    assert (stats.good, stats.bad) == (2, 2)
+    # The oversize body's letter keeps a prefix and the size it saw (over the limit).
+    assert by_reason["PayloadTooLarge"]["truncated"] is True
+    assert original_bytes(by_reason["PayloadTooLarge"]).startswith(b'{"schema":"xxx')
+    assert (stats.good, stats.bad) == (2, 3)
 
 
 async def test_anonymous_requests_get_no_cookie(
