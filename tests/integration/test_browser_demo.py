@@ -168,6 +168,16 @@ def test_demo_shop_interventions_and_console(
         e.entities("contexts_com_snowplowanalytics_snowplow_ecommerce_product_1")[0] for e in views
     ]
     assert [(p["id"], p["price"]) for p in products] == [(s, PRICE[s]) for s in VIEWED]
+    # What the browser knew: Playwright's default 1280x720 viewport, the page's URL.
+    first = views[0]
+    assert (first.atomic("br_viewwidth"), first.atomic("br_viewheight")) == (1280, 720)
+    assert first.atomic("page_urlhost") == "127.0.0.1"
+    assert first.atomic("page_urlport") == site_port
+    assert first.atomic("page_urlpath") == "/demo/"
+    assert first.atomic("page_urlfragment") == f"/product/{VIEWED[0]}"
+    assert first.atomic("platform") == "web" and first.atomic("app_id") == "demo-shop"
+    assert str(first.atomic("v_tracker")).startswith("js-4.")
+    assert first.event_time_ms <= first.collector_tstamp_ms
 
     # What the collector put on the input topic: the shop's events and, sent back by the
     # plugin, its intervention_receive / intervention_handle measurement events.
