@@ -193,6 +193,35 @@ def test_values_and_buffer_are_bounded_in_bytes() -> None:
     assert len(entries) == MAX_BUFFER_BYTES // (MAX_VALUE_CHARS + len('{"page_url":""}'))
 
 
+def test_events_projected_before_the_log_was_installed_are_not_logged() -> None:
+    """At a publish an ingest stage still on the old catalog projects events without the
+    log's fields; the owner, already on the new one, must not log them as nulls."""
+    from signals_stream.engine.event_buffer import append_events
+    from signals_stream.engine.installed import LiveCatalog
+    from signals_stream.events.event import Event
+    from signals_stream.events.parse import parse_tsv
+
+    catalog = _catalog(SESSION_LOG)
+    log = catalog.event_log("session_ctx")
+    action = next(
+        e for e in map(parse_tsv, ecommerce_lines()) if e.event_name == "snowplow_ecommerce_action"
+    )
+    old_plan, new_plan = LiveCatalog().plan, LiveCatalog(catalog).plan
+    row = EntityRow()
+    append_events(row, [log], [Event.from_projection(action.project(old_plan.projection))])
+    assert row.logs == {}
+    append_events(row, [log], [Event.from_projection(action.project(new_plan.projection))])
+    entries = row.logs["session_ctx"][1]
+    assert [e[4]["event_name"] for e in entries] == ["snowplow_ecommerce_action"]
+    # A log changed since the projection (other selections, another state id) is not fed.
+    changed = _catalog({**SESSION_LOG, "max_events": 5, "events": SESSION_LOG["events"] * 2})
+    other = changed.event_log("session_ctx")
+    assert other.state_id != log.state_id
+    row = EntityRow()
+    append_events(row, [other], [Event.from_projection(action.project(new_plan.projection))])
+    assert row.logs == {}
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
