@@ -113,6 +113,24 @@ def test_session_and_user_buffers_match_the_csv() -> None:
     assert _buffers(run, "user_ctx", "domain_userid") == user
 
 
+def test_a_custom_key_keeps_a_buffer_per_shop_user_across_sessions() -> None:
+    """Beyond Signals v1: any registered key, here the shop's user id from the ecommerce
+    ``user`` entity; the limits and cuts are the same."""
+    from signals_stream.definitions import AttributeKey
+    from tests.unit.engine.groups import ECOM_USER_KEY
+
+    body = {**USER_LOG, "name": "shop_user_ctx", "attribute_key": {"name": "ecom_user_id"}}
+    catalog = Catalog.build(
+        (), [AttributeKey.parse(ECOM_USER_KEY)], event_logs=[EventLog.parse(body)]
+    )
+    run = replay(ecommerce_lines(), catalog)
+    facts = list(seed_facts())
+    expected = expected_buffers(facts, "ecom_user", _user_selected, 100, 3600)
+    sessions = {f.domain_sessionid for f in facts if f.ecom_user and _user_selected(f)}
+    assert expected and len(sessions) > 10  # the seed's shop users act in 16 sessions
+    assert _buffers(run, "shop_user_ctx", "ecom_user_id") == expected
+
+
 def test_arrival_order_and_replays_do_not_change_buffers() -> None:
     catalog = _catalog(SESSION_LOG, USER_LOG)
     in_order = replay(ecommerce_lines(), catalog)
