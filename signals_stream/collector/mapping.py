@@ -174,6 +174,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_INT = 2**31 - 1
 # Year 9999's last millisecond: later instants cannot be written as yyyy-MM-dd.
 _MAX_EPOCH_MS = 253402300799999
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,11 +330,16 @@ def derived_tstamp(
     sent: datetime | None,
     true_time: datetime | None,
 ) -> datetime:
-    """Enrich's event time: the true time, else the collector time less the device's delay."""
+    """Enrich's event time: the true time, else the collector time less the device's delay.
+
+    A delay that would put the event before 1970 (a device clock set millennia off) is not
+    credible: the collector time stands (and nothing underflows ``datetime``)."""
     if true_time is not None:
         return true_time
     if created is not None and sent is not None and created < sent:
-        return collector - (sent - created)
+        delay = sent - created
+        if delay <= collector - _EPOCH:
+            return collector - delay
     return collector
 
 

@@ -198,6 +198,9 @@ def test_timestamps_and_the_derived_time_rule() -> None:
     # A true timestamp wins.
     out = fields(dtm=str(created), stm=str(sent), ttm="1796637000123")
     assert out["true_tstamp"] == out["derived_tstamp"] == "2026-12-07 09:50:00.123"
+    # A device delay longer than the time since 1970 (sent in year 9999, created at 0): the
+    # collector time, not a date before the epoch (the parser refuses those).
+    assert fields(dtm="0", stm="253402300799999")["derived_tstamp"] == "2026-12-07 10:00:00.500"
 
 
 def test_event_id_given_or_new() -> None:
