@@ -78,7 +78,25 @@ def _build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--rate", type=float, default=20.0, help="generated events per second")
     dev.add_argument("--users", type=int, default=50, help="simulated users")
     dev.add_argument("--no-events", action="store_true", help="do not feed generated events")
+    dev.add_argument(
+        "--web-port", type=int, default=9090, help="port of the collector, demo shop and console"
+    )
+    dev.add_argument("--no-demo", action="store_true", help="serve only the collector (no npm)")
     dev.set_defaults(handler=_cmd_dev)
+
+    collector = sub.add_parser(
+        "collector",
+        help="a development collector: tracker protocol in, enriched TSV to the input topic",
+    )
+    collector.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    collector.add_argument("--port", type=int, default=9090, help="port to listen on")
+    collector.add_argument(
+        "--demo",
+        action="store_true",
+        help="also serve the demo shop (/demo/) and the console (/console/) for the worker "
+        "at SIGNALS_WEB_PORT (needs npm and SIGNALS_API_TOKEN)",
+    )
+    collector.set_defaults(handler=_cmd_collector)
 
     broker = sub.add_parser("broker", help="run only the local Kafka-compatible broker (Tansu)")
     broker.add_argument("--port", type=int, default=None, help="default: the SIGNALS_BROKER port")
@@ -328,8 +346,23 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     from signals_stream.devtools.dev_stack import DevOptions, run_dev
 
     return asyncio.run(
-        run_dev(settings, DevOptions(rate=args.rate, users=args.users, feed=not args.no_events))
+        run_dev(
+            settings,
+            DevOptions(
+                rate=args.rate,
+                users=args.users,
+                feed=not args.no_events,
+                web_port=args.web_port,
+                demo=not args.no_demo,
+            ),
+        )
     )
+
+
+def _cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
+    from signals_stream.collector.run import serve_collector
+
+    return asyncio.run(serve_collector(settings, args.host, args.port, demo=args.demo))
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:

@@ -381,7 +381,10 @@ class Catalog:
         return RoutingPlan(
             keys=keys,
             projection=Projection(
-                atomic=needs.atomic, entity_keys=needs.entities, unstruct_keys=needs.unstruct
+                atomic=needs.atomic,
+                entity_keys=needs.entities,
+                unstruct_keys=needs.unstruct,
+                logs=frozenset(log.state_id for log in self.event_logs.values()),
             ),
             backfills=tuple(sorted(self.backfills)),
         )

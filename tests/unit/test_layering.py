@@ -40,6 +40,7 @@ CORE = tuple(
         "patterns",
         "warehouse.sql",
         "warehouse.urls",
+        "collector.mapping",
     )
 )
 # What the core may import from the rest of the project. (Not signals_stream.settings: it
