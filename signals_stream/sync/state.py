@@ -9,9 +9,6 @@ status is the same from every process.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -19,38 +16,13 @@ from signals_stream.kafka.auth import client_auth
 from signals_stream.kafka.end_offsets import verified_end_offsets
 from signals_stream.kafka.topics import TopicSpec, ensure_topics
 from signals_stream.settings import Settings
-from signals_stream.warehouse import Watermark
+from signals_stream.sync.status import SyncStatus
 
 __all__ = ["SyncStatus", "read_statuses", "sync_state_topic", "write_status"]
 
 
 def sync_state_topic(app_id: str) -> str:
     return f"{app_id}-sync-state"
-
-
-@dataclass
-class SyncStatus:
-    """One group version's sync: where it stands and how its last run went."""
-
-    group: str  # "<name>:<version>"
-    watermark_ms: int | None = None
-    watermark_id: str | None = None
-    last_started_ms: int | None = None
-    last_finished_ms: int | None = None
-    rows_read: int = 0  # by the last run
-    rows_sent: int = 0
-    total_rows_sent: int = 0
-    last_error: str | None = None
-    running: bool = False
-
-    @property
-    def watermark(self) -> Watermark | None:
-        if self.watermark_ms is None or self.watermark_id is None:
-            return None
-        return Watermark(self.watermark_ms, self.watermark_id)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 async def ensure_state_topic(settings: Settings) -> None:
@@ -85,7 +57,7 @@ async def read_statuses(settings: Settings) -> dict[str, SyncStatus]:
                     if record.value is None:
                         statuses.pop(key, None)
                     else:
-                        statuses[key] = SyncStatus(**orjson.loads(record.value))
+                        statuses[key] = SyncStatus.from_json(orjson.loads(record.value))
     finally:
         await consumer.stop()
     return statuses
