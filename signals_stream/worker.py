@@ -153,3 +153,6 @@ def _pin_library_log_levels(settings: Settings) -> None:
         logging.getLogger(library).setLevel(
             max(logging.INFO, logging.getLevelName(settings.log_level))
         )
+    # Each short-lived consumer (a sync status read, a history window) logs its assignment
+    # at INFO, which Faust draws as a table: several per second while a status is polled.
+    logging.getLogger("aiokafka.consumer.subscription_state").setLevel(logging.WARNING)
