@@ -119,7 +119,11 @@ def sync_run(broker: LocalBroker, directory: Path, url: str, database: str, rows
         SignalsSandbox(api_url=worker.url, sandbox_token=API_TOKEN).publish([group])
         deadline = published + 1800
         while True:
-            stats = worker.stats()
+            try:
+                stats = worker.stats()
+            except OSError:  # TimeoutError: the worker is busy applying; ask again
+                time.sleep(0.5)
+                continue
             status = stats.get("sync", {}).get("bench:1", {})
             if stats["synced_applied"] >= rows and status.get("last_finished_ms"):
                 break

@@ -5,7 +5,9 @@ Per chunk (``chunk`` rows, read by keyset after the watermark): the rows become 
 to, as the ingest stage routes events, so the owning worker writes them into the entity row.
 Only once the broker acknowledged every record of the chunk is the watermark (the chunk's
 last row) written to the sync-state topic. A crash in between re-sends that chunk on the next
-run, which changes nothing (values are replaced only by values at least as new).
+run, which changes nothing (values are replaced only by values at least as new). A new chunk
+waits while the owners have more than ~50,000 of the run's rows to apply (``sync.applied``),
+so a large table never piles up in their consumers.
 
 The first run reads from ``backfill_since_tstamp``, else from now minus the group's TTL (older
 values would read as expired). The warehouse is opened for the run only and read in a thread:
@@ -29,6 +31,7 @@ from signals_stream.definitions.durations import duration_ms
 from signals_stream.engine.synced import SyncItem, encode_sync_records, group_id
 from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.settings import Settings
+from signals_stream.sync.applied import AppliedWindow
 from signals_stream.sync.state import SyncStatus, write_status
 from signals_stream.sync.status import first_since_ms
 from signals_stream.warehouse import ChangedRow, TableRef, Warehouse, open_warehouse
@@ -62,9 +65,11 @@ async def send_items(
     entity_events: str,
     items: list[SyncItem],
     last_sent: LastSent | None = None,
+    offsets: dict[int, int] | None = None,
 ) -> int:
     """Send sync records for ``items`` to their entities' partitions; wait for the acks.
-    ``last_sent`` gets, per partition, the last item sent there."""
+    ``last_sent`` gets, per partition, the last item sent there, ``offsets`` the offset of
+    the last record."""
     by_partition: dict[int, list[SyncItem]] = {}
     for item in items:
         by_partition.setdefault(entity_partition(item.entity_id, settings.partitions), []).append(
@@ -75,7 +80,9 @@ async def send_items(
         for partition, chunk in by_partition.items()
         for record in encode_sync_records(chunk, MAX_RECORD_BYTES)
     ]
-    await asyncio.gather(*acks)
+    for meta in await asyncio.gather(*acks):
+        if offsets is not None:
+            offsets[meta.partition] = max(offsets.get(meta.partition, -1), meta.offset)
     if last_sent is not None:
         last_sent.update((partition, chunk[-1]) for partition, chunk in by_partition.items())
     return len(items)
@@ -108,7 +115,6 @@ async def run_group(
     """
     source = group.batch_source
     assert source is not None  # an external batch group always has one
-    gid = group_id(group.name, group.version)
     fields = [f.name for f in group.fields or ()]
     chunks: Iterator[list[ChangedRow]] = warehouse.changed_rows(
         TableRef(source.database, source.schema_, source.table),
@@ -116,8 +122,24 @@ async def run_group(
         after=status.watermark, since_ms=first_since_ms(group, status.last_started_ms or 0),
         chunk=target.chunk,
     )  # fmt: skip
+    window = AppliedWindow(target.settings, target.entity_events)
+    try:
+        await _send_chunks(group, status, chunks, target, window)
+    finally:
+        await window.close()
+
+
+async def _send_chunks(
+    group: AttributeGroup,
+    status: SyncStatus,
+    chunks: Iterator[list[ChangedRow]],
+    target: RunTarget,
+    window: AppliedWindow,
+) -> None:
     producer, settings = target.producer, target.settings
+    gid = group_id(group.name, group.version)
     while True:
+        await window.room()  # the owners keep up: a run never piles a table into them
         rows = await asyncio.to_thread(next, chunks, None)
         if rows is None:
             return
@@ -126,9 +148,11 @@ async def run_group(
             SyncItem(group.attribute_key.name, row.id.encode(), gid, row.ts_ms, row.values)
             for row in rows
         ]
+        offsets: dict[int, int] = {}
         status.rows_sent += await send_items(
-            producer, settings, target.entity_events, items, target.last_sent
+            producer, settings, target.entity_events, items, target.last_sent, offsets
         )
+        window.sent(len(items), offsets)
         status.total_rows_sent += len(items)
         status.watermark_ms, status.watermark_id = rows[-1].ts_ms, rows[-1].id
         await write_status(producer, settings, status)  # after the chunk's acks
