@@ -15,7 +15,7 @@ import time
 from faust.web import Request, Response
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
-from signals_stream.api.registry import _version
+from signals_stream.api.registry import path_version
 from signals_stream.engine.synced import group_id
 from signals_stream.errors import NotFoundError
 from signals_stream.serving.responses import api_errors
@@ -30,7 +30,7 @@ class SyncStatusView(WorkerView):
     @requires_token
     @api_errors
     async def get(self, request: Request, name: str, version: str) -> Response:
-        entry = self.state.registry.get("attribute_groups", name, _version(version))
+        entry = self.state.registry.get("attribute_groups", name, path_version(version))
         group = entry.model
         if group.batch_source is None or not group.fields:
             raise NotFoundError(
