@@ -31,6 +31,9 @@ __all__ = ["register_entities"]
 logger = logging.getLogger(__name__)
 
 _SWEEP_STEP_EVERY_S = 1.0  # one bounded slice per partition per second at most
+# A sync record holds ~2,000 rows: a batch's decoded warehouse rows are written once they
+# reach this many, so a sync of millions of rows never sits decoded in memory at once.
+_SYNCED_FLUSH_ROWS = 20_000
 
 
 def _add_synced(synced: PendingSynced, raw: bytes, partition: int, stats: IngestStats) -> bool:
@@ -84,6 +87,10 @@ def register_entities(state: WorkerState) -> None:
                     await delete_row(state, partition, decode_deletion(record.message.value or b""))
                     continue
                 if _add_synced(synced, record.message.value or b"", partition, stats):
+                    if len(synced) >= _SYNCED_FLUSH_ROWS:  # the batch's events first, as below
+                        await write_rows(state, pending)
+                        await write_synced(state, synced)
+                        pending, synced = {}, {}
                     continue
                 items = decode_entity_events(record.message.value or b"")
                 headers = record.message.headers

@@ -141,15 +141,20 @@ async def write_backfill(state: WorkerState, backfill_id: str, pending: PendingR
         rows.finish_batch()
 
 
+_YIELD_EVERY_ROWS = 500
+
+
 async def write_synced(state: WorkerState, pending: PendingSynced) -> None:
     """Write a batch's warehouse values (sync records) into their entity rows, after the
     batch's events (``write_rows``): same rows, same changelog, same Redis copy."""
     rows = state.rows
     now_ms = int(time.time() * 1000)
-    for (partition, row_key), items in pending.items():
+    for done, ((partition, row_key), items) in enumerate(pending.items(), 1):
         row = decode_row(rows.get(partition, row_key))
         if apply_synced(row, items, now_ms):
             state.stats.synced_applied += len(items)
             await rows.put(partition, row_key, encode_row(row))
+        if done % _YIELD_EVERY_ROWS == 0:  # a sync batch can hold 10^5 rows: let reads in
+            await asyncio.sleep(0)
     if pending:
         rows.finish_batch()

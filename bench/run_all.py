@@ -34,6 +34,7 @@ FULL = [
     ["bench_scale.py", "--entities", "1000000"],
     ["bench_browser.py"],
     ["bench_backfill.py"],
+    ["bench_sync.py", "--rows", "1000000"],
 ]
 QUICK = [
     ["bench_parser.py"],
@@ -58,6 +59,7 @@ QUICK = [
     ["bench_scale.py", "--entities", "50000"],
     ["bench_browser.py", "--events", "2000", "--clicks", "10"],
     ["bench_backfill.py", "--events", "10000", "--users", "2000"],
+    ["bench_sync.py", "--rows", "50000"],
 ]
 
 

@@ -146,9 +146,17 @@ class Settings(BaseSettings):
     warehouse_url: SecretStr | None = Field(
         None,
         description="Warehouse the sync engine reads warehouse groups from: "
-        "duckdb:///path/file.duckdb, postgresql://user:pass@host/db (snowflake://, bigquery:// "
-        "SQL only so far); default: the DuckDB file warehouse.duckdb in SIGNALS_DATA_DIR. "
+        "duckdb:///path/file.duckdb, postgresql://user:pass@host/db, snowflake://... or "
+        "bigquery://project (their connectors are extras); default: the DuckDB file "
+        "warehouse.duckdb in SIGNALS_DATA_DIR. "
         "A secret: shown redacted.",
+    )
+    sync_chunk_rows: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Warehouse rows a sync run reads, sends and commits (watermark) at a time: "
+        "a run holds about one chunk in memory.",
     )
     worker_url: str | None = Field(
         None,

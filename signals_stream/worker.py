@@ -38,6 +38,7 @@ from signals_stream.api.interventions import register_intervention_views
 from signals_stream.api.metrics import register_metrics_view
 from signals_stream.api.openapi import register_catch_all_view, register_docs_views
 from signals_stream.api.registry import register_registry_views
+from signals_stream.api.sync_status import register_sync_status_views
 from signals_stream.api.tables import register_table_views
 from signals_stream.api.testing import register_history_views
 from signals_stream.api.user_data import register_user_data_views
@@ -129,6 +130,7 @@ def build_worker(settings: Settings) -> WorkerState:
     register_entity_views(state)
     register_table_views(state)
     register_registry_views(state)
+    register_sync_status_views(state)
     register_intervention_views(state)
     register_user_data_views(state)
     register_metrics_view(state)
@@ -165,3 +167,6 @@ def _pin_library_log_levels(settings: Settings) -> None:
         logging.getLogger(library).setLevel(
             max(logging.INFO, logging.getLevelName(settings.log_level))
         )
+    # Each short-lived consumer (a sync status read, a history window) logs its assignment
+    # at INFO, which Faust draws as a table: several per second while a status is polled.
+    logging.getLogger("aiokafka.consumer.subscription_state").setLevel(logging.WARNING)

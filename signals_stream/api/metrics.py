@@ -49,6 +49,7 @@ def metrics_registry(state: WorkerState, lag: dict[tuple[str, int], int]) -> Col
             lag=lambda: lag,
             mirror=None if state.mirror is None else state.mirror.stats,
             backfills=state.backfills.to_json,
+            sync=lambda: state.sync_statuses,
         )
     )
 

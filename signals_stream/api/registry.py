@@ -52,7 +52,12 @@ def _kind(kind: str) -> Kind:
     return kind
 
 
-def _version(version: str) -> int:
+def path_version(version: str) -> int:
+    """A version from a URL path.
+
+    Raises:
+        DefinitionError: not a positive integer (422).
+    """
     if not version.isdigit() or int(version) < 1:
         raise DefinitionError(f"version must be a positive integer, got {version!r}")
     return int(version)
@@ -120,18 +125,18 @@ class VersionView(WorkerView):
     async def get(self, request: Request, kind: str, name: str, version: str) -> Response:
         registry = self.state.registry
         return ok(
-            self, render(registry.get(self._versioned(kind), name, _version(version)), registry)
+            self, render(registry.get(self._versioned(kind), name, path_version(version)), registry)
         )
 
     @requires_token
     @api_errors
     async def put(self, request: Request, kind: str, name: str, version: str) -> Response:
-        return await _update(self, request, self._versioned(kind), name, _version(version))
+        return await _update(self, request, self._versioned(kind), name, path_version(version))
 
     @requires_token
     @api_errors
     async def delete(self, request: Request, kind: str, name: str, version: str) -> Response:
-        return await _delete(self, self._versioned(kind), name, _version(version))
+        return await _delete(self, self._versioned(kind), name, path_version(version))
 
     @staticmethod
     def _versioned(kind: str) -> Kind:
@@ -180,7 +185,9 @@ class BatchSourceView(WorkerView):
         body = await json_body(request)
         registry, log = self.state.registry, self.state.registry_log
         async with log.writing():
-            entry, changes = set_batch_source(registry, name, _version(version), body, _now_ms())
+            entry, changes = set_batch_source(
+                registry, name, path_version(version), body, _now_ms()
+            )
             await log.write(changes, self.state.app.producer)
         found = registry.find(entry.kind, entry.name, entry.version) or entry
         return ok(self, render(found, registry))

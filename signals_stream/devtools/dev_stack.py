@@ -1,8 +1,11 @@
 """``signals-stream dev``: the embedded stack a newcomer runs first (glue).
 
 Starts a local Kafka-compatible broker when none answers at ``SIGNALS_BROKER``, creates the
-topics, starts one worker (a child process, its own session so it outlives nothing), feeds it
-live generated events, prints the URLs to open, and on Ctrl-C stops everything it started.
+topics, writes the example warehouse (``devtools/dev_warehouse.py``: a DuckDB file with CRM
+fields for the generated shoppers, unless ``SIGNALS_WAREHOUSE_URL`` names a warehouse of
+yours), starts one worker (a child process, its own session so it outlives nothing),
+publishes the example warehouse group, feeds it live generated events, prints the URLs to
+open, and on Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -83,6 +86,12 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
                 TopicSpec(settings.interventions_topic, settings.partitions),
             ],
         )
+        seed = int(time.time())
+        example_warehouse = options.feed and settings.warehouse_url is None
+        if example_warehouse:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            rows = _write_example_warehouse(data_dir, options, seed)
+            _say(f"example warehouse: {rows} CRM rows in {data_dir / 'warehouse.duckdb'}")
         definitions = os.environ.get("SIGNALS_DEFINITIONS")
         if not definitions:
             examples_dir = tempfile.mkdtemp(prefix="signals-stream-examples-")
@@ -123,10 +132,12 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
                 say=_say,
             )
         )
+        if example_warehouse and not stop.is_set():
+            await _publish_example_group(settings.web_url, token)
         sample_user = None
         if options.feed:
-            feeder, sample_user = _start_feeder(settings, bootstrap, options)
-        _print_urls(settings, broker_url, sample_user, token, options)
+            feeder, sample_user = _start_feeder(settings, bootstrap, options, seed)
+        _print_urls(settings, broker_url, sample_user, token, options, example_warehouse)
         waiter = asyncio.create_task(stop.wait())
         while not stop.is_set():
             if worker.poll() is not None:
@@ -172,13 +183,43 @@ async def _wait_healthy(web_url: str, worker: subprocess.Popen[bytes], stop: asy
         )
 
 
+def _write_example_warehouse(data_dir: Path, options: DevOptions, seed: int) -> int:
+    import datetime as dt
+
+    from signals_stream.devtools.dev_warehouse import write_example_warehouse
+    from signals_stream.devtools.generator import GeneratorConfig, visitor_ids
+
+    users = visitor_ids(GeneratorConfig(users=options.users, seed=seed, live=True))
+    return write_example_warehouse(data_dir / "warehouse.duckdb", users, dt.datetime.now(dt.UTC))
+
+
+async def _publish_example_group(web_url: str, token: str) -> None:
+    """Create and publish the example warehouse group, as the SDK's ``publish`` does."""
+    from signals_stream.devtools.dev_warehouse import EXAMPLE_GROUP
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(
+            f"{web_url}/api/v1/registry/attribute_groups/",
+            json={**EXAMPLE_GROUP, "is_published": True},
+        ) as answer:
+            if answer.status not in (200, 201, 400):  # 400: it exists (an existing broker)
+                raise SignalsStreamError(f"publishing the example group: {await answer.text()}")
+        link = {"name": EXAMPLE_GROUP["name"], "version": EXAMPLE_GROUP["version"]}
+        async with session.post(
+            f"{web_url}/api/v1/engines/publish", json={"attribute_groups": [link]}
+        ) as answer:
+            if answer.status != 200:
+                raise SignalsStreamError(f"publishing the example group: {await answer.text()}")
+
+
 def _start_feeder(
-    settings: Settings, bootstrap: list[str], options: DevOptions
+    settings: Settings, bootstrap: list[str], options: DevOptions, seed: int
 ) -> tuple[asyncio.Task[object], str]:
     from signals_stream.devtools.generator import GeneratorConfig, generate_events
     from signals_stream.devtools.produce import produce_records
 
-    events = generate_events(GeneratorConfig(users=options.users, seed=int(time.time()), live=True))
+    events = generate_events(GeneratorConfig(users=options.users, seed=seed, live=True))
     first = next(events)
 
     def records() -> Iterator[tuple[bytes, bytes]]:
@@ -211,7 +252,12 @@ def merged_examples(directory: Path) -> Path:
 
 
 def _print_urls(
-    settings: Settings, broker_url: str, sample_user: str | None, token: str, options: DevOptions
+    settings: Settings,
+    broker_url: str,
+    sample_user: str | None,
+    token: str,
+    options: DevOptions,
+    warehouse: bool,
 ) -> None:
     web = settings.web_url
     auth = f'-H "Authorization: Bearer {token}"'
@@ -238,6 +284,18 @@ def _print_urls(
             f"  a live user     curl {auth} {web}/tables/ecommerce_user/{sample_user}",
             f"  its entity row  curl {auth} {web}/entities/domain_userid/{sample_user}",
             f"  interventions   curl -N '{web}/api/v1/interventions?domain_userid={sample_user}'",
+        ]
+    if sample_user and warehouse:
+        both = (
+            f'{{"attribute_keys": {{"domain_userid": ["{sample_user}"]}}, "attributes": '
+            '["ecommerce_user_v1:page_views", "customer_profile_v1:lifetime_value", '
+            '"customer_profile_v1:loyalty_tier"]}'
+        )
+        lines += [
+            f"  its CRM fields  curl {auth} {web}/tables/customer_profile/{sample_user}",
+            f"  side by side    curl {auth} -H 'Content-Type: application/json' "
+            f"-d '{both}' {web}/api/v1/get-online-attributes",
+            f"  sync status     curl {auth} {web}/api/v1/sync_status",
         ]
     lines.append("")
     _say("\n".join(lines))

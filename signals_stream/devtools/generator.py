@@ -57,7 +57,7 @@ from signals_stream.devtools.generator_journey import (
 )
 from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
 
-__all__ = ["GeneratedEvent", "GeneratorConfig", "generate_events", "generate_lines"]
+__all__ = ["GeneratedEvent", "GeneratorConfig", "generate_events", "generate_lines", "visitor_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +149,12 @@ def generate_events(config: GeneratorConfig) -> Iterator[GeneratedEvent]:
         An infinite iterator; take what you need (``itertools.islice``, :func:`generate_lines`).
     """
     return _Simulation(config).run()
+
+
+def visitor_ids(config: GeneratorConfig) -> list[str]:
+    """The ``domain_userid`` of every visitor ``generate_events(config)`` simulates, in visitor
+    order (the same random draws, so the same ids)."""
+    return [visitor.duid for _, _, visitor in _Simulation(config).visitors()]
 
 
 def generate_lines(config: GeneratorConfig, count: int) -> Iterator[bytes]:
@@ -246,13 +252,8 @@ class _Simulation:
         self._clock = config.clock
 
     def run(self) -> Iterator[GeneratedEvent]:
-        config, rng = self.config, self.rng
-        start = config.clock() if config.start_ms is None or config.live else config.start_ms
-        heap: list[tuple[int, int, Visitor]] = []
-        for num in range(config.users):
-            visitor = self._new_visitor(num)
-            self._start_session(visitor, start + rng.randrange(config.arrival_window_ms))
-            heap.append((visitor.plan[-1][0], num, visitor))
+        config = self.config
+        heap = self.visitors()
         heapq.heapify(heap)
         logger.debug("generator started: %d users, seed %d", config.users, config.seed)
         while True:
@@ -262,6 +263,17 @@ class _Simulation:
                 self._advance(visitor)
             heapq.heapreplace(heap, (visitor.plan[-1][0], num, visitor))
             yield event
+
+    def visitors(self) -> list[tuple[int, int, Visitor]]:
+        """The population, each with its first session planned: (next time, number, visitor)."""
+        config, rng = self.config, self.rng
+        start = config.clock() if config.start_ms is None or config.live else config.start_ms
+        planned: list[tuple[int, int, Visitor]] = []
+        for num in range(config.users):
+            visitor = self._new_visitor(num)
+            self._start_session(visitor, start + rng.randrange(config.arrival_window_ms))
+            planned.append((visitor.plan[-1][0], num, visitor))
+        return planned
 
     # -- primitives --
 

@@ -95,6 +95,8 @@ class EntityRow:
             "first_event_ms": self.first_ms,
             "last_event_ms": self.last_ms,
             "updated_ms": self.updated_ms,
+            # Warehouse groups held: "<group>:<version>" -> the values' warehouse time (ms).
+            "synced": {gid: int(entry[1]) for gid, entry in self.synced.items()},
         }
 
 

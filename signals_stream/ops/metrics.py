@@ -23,6 +23,7 @@ from prometheus_client.utils import floatToGoString
 from signals_stream.ops.latency import BatchHistogram
 from signals_stream.ops.stats import IngestStats
 from signals_stream.profiles.mirror import MirrorStats
+from signals_stream.sync.status import SyncStatus
 
 __all__ = ["StreamCollector", "TopicNames", "new_registry"]
 
@@ -49,6 +50,7 @@ class StreamCollector:
         lag: records behind the log end per ``(topic, partition)`` this worker consumes.
         mirror: the Redis profiles mirror's counters, when ``SIGNALS_REDIS_URL`` is set.
         backfills: the backfill tasks this worker runs or ran (their JSON, ``/stats``).
+        sync: the statuses of the warehouse groups this worker runs the sync of.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class StreamCollector:
         lag: Callable[[], Mapping[tuple[str, int], int]],
         mirror: MirrorStats | None = None,
         backfills: Callable[[], Sequence[Mapping[str, object]]] = list,
+        sync: Callable[[], Mapping[str, SyncStatus]] = dict,
     ) -> None:
         self._backfills = backfills
         self._stats = stats
@@ -71,6 +74,7 @@ class StreamCollector:
         self._rows_swept = rows_swept
         self._lag = lag
         self._mirror = mirror
+        self._sync = sync
 
     def collect(self) -> Iterator[Metric]:
         stats, topics = self._stats, self._topics
@@ -161,6 +165,7 @@ class StreamCollector:
         if self._mirror is not None:
             yield from _mirror_metrics(self._mirror)
         yield from _backfill_metrics(stats, self._backfills())
+        yield from _sync_metrics(self._sync())
 
         latency = HistogramMetricFamily(
             "signals_latency_seconds",
@@ -225,6 +230,50 @@ def _mirror_metrics(mirror: MirrorStats) -> Iterator[Metric]:
         "Times the mirror queue outgrew its bound and fell back to a resync.",
         mirror.overflows,
     )
+
+
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+# Per warehouse group: (counter?, name, help, value); None leaves the group out of the family.
+_SYNC_FAMILIES: tuple[tuple[bool, str, str, Callable[[SyncStatus], float | None]], ...] = (
+    (False, "signals_sync_running", "1 while a sync run of the group is going on.",
+     lambda s: float(s.running)),
+    (False, "signals_sync_last_run_started_timestamp_seconds",
+     "When the group's last sync run started.", lambda s: _seconds(s.last_started_ms)),
+    (False, "signals_sync_last_run_finished_timestamp_seconds",
+     "When the group's last sync run ended.", lambda s: _seconds(s.last_finished_ms)),
+    (False, "signals_sync_next_run_timestamp_seconds",
+     "When the group's next sync run is due.", lambda s: _seconds(s.next_run_ms)),
+    (False, "signals_sync_watermark_timestamp_seconds",
+     "Warehouse time (timestamp_field) of the last row synced.",
+     lambda s: _seconds(s.watermark_ms)),
+    (False, "signals_sync_last_run_failed",
+     "1 when the group's last sync run failed (its error: /stats, sync_status).",
+     lambda s: float(s.last_error is not None)),
+    (False, "signals_sync_last_run_rows_read", "Rows the last sync run read.",
+     lambda s: s.rows_read),
+    (False, "signals_sync_last_run_rows_sent",
+     "Rows the last sync run sent to their entity rows (acknowledged).", lambda s: s.rows_sent),
+    (True, "signals_sync_rows_sent", "Rows sent by every sync run of the group.",
+     lambda s: s.total_rows_sent),
+    (True, "signals_sync_runs", "Sync runs started, by any runner.", lambda s: s.runs),
+    (True, "signals_sync_failed_runs", "Sync runs that failed.", lambda s: s.failed_runs),
+)  # fmt: skip
+
+
+def _sync_metrics(statuses: Mapping[str, SyncStatus]) -> Iterator[Metric]:
+    """Per warehouse group this worker runs (label ``group``, ``<name>:<version>``): each
+    group is run by one worker, so a sum over the workers is the deployment's figure."""
+    for is_counter, name, documentation, value in _SYNC_FAMILIES:
+        kind = CounterMetricFamily if is_counter else GaugeMetricFamily
+        metric = kind(name, documentation, labels=["group"])
+        for gid, status in sorted(statuses.items()):
+            got = value(status)
+            if got is not None:
+                metric.add_metric([gid], got)
+        yield metric
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

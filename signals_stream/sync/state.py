@@ -9,15 +9,12 @@ status is the same from every process.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import orjson
 from aiokafka import AIOKafkaProducer
 
 from signals_stream.kafka.compacted import read_latest, write_latest
 from signals_stream.settings import Settings
-from signals_stream.warehouse import Watermark
+from signals_stream.sync.status import SyncStatus
 
 __all__ = ["SyncStatus", "read_statuses", "sync_state_topic", "write_status"]
 
@@ -26,35 +23,10 @@ def sync_state_topic(app_id: str) -> str:
     return f"{app_id}-sync-state"
 
 
-@dataclass
-class SyncStatus:
-    """One group version's sync: where it stands and how its last run went."""
-
-    group: str  # "<name>:<version>"
-    watermark_ms: int | None = None
-    watermark_id: str | None = None
-    last_started_ms: int | None = None
-    last_finished_ms: int | None = None
-    rows_read: int = 0  # by the last run
-    rows_sent: int = 0
-    total_rows_sent: int = 0
-    last_error: str | None = None
-    running: bool = False
-
-    @property
-    def watermark(self) -> Watermark | None:
-        if self.watermark_ms is None or self.watermark_id is None:
-            return None
-        return Watermark(self.watermark_ms, self.watermark_id)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 async def read_statuses(settings: Settings) -> dict[str, SyncStatus]:
     """Every group's latest status, read to the topic's verified end."""
     latest = await read_latest(settings, sync_state_topic(settings.app_id))
-    return {key: SyncStatus(**orjson.loads(value)) for key, value in latest.items()}
+    return {key: SyncStatus.from_json(orjson.loads(value)) for key, value in latest.items()}
 
 
 async def write_status(producer: AIOKafkaProducer, settings: Settings, status: SyncStatus) -> None:

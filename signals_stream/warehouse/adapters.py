@@ -2,10 +2,16 @@
 
 :class:`Warehouse` is all the sync needs: the columns of a table, and the rows changed after a
 watermark in bounded chunks (the SQL comes from :mod:`signals_stream.warehouse.sql`, the same
-builder for every dialect). DuckDB, the embedded default, is opened read-only, so the tools
-that load it can keep writing between runs; PostgreSQL through psycopg, its session in UTC.
-Snowflake and BigQuery need their official connectors (optional extras, not installed here):
-their SQL is generated and tested, their connections are not.
+builder for every dialect). Every adapter holds one DB-API 2 connection (:class:`DbApiWarehouse`)
+and differs only in how it connects:
+
+- DuckDB, the embedded default, opened read-only, so the tools that load it can keep writing
+  between runs;
+- PostgreSQL through psycopg, its session in UTC;
+- Snowflake (``snowflake-connector-python``, extra ``[snowflake]``), its session in UTC;
+- BigQuery (``google-cloud-bigquery``'s DB-API, extra ``[bigquery]``; timestamps are UTC).
+
+Each connector is imported only when its engine is used, so the others need not be installed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Protocol, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from signals_stream.errors import ConfigurationError, SignalsStreamError
 from signals_stream.warehouse.sql import TableRef, Watermark, changed_rows_sql, columns_sql
@@ -23,8 +30,11 @@ from signals_stream.warehouse.urls import Engine, WarehouseUrl, parse_warehouse_
 
 __all__ = [
     "ChangedRow",
+    "BigQueryWarehouse",
+    "DbApiWarehouse",
     "DuckDBWarehouse",
     "PostgresWarehouse",
+    "SnowflakeWarehouse",
     "Warehouse",
     "WarehouseError",
     "open_warehouse",
@@ -141,11 +151,64 @@ class Warehouse:
         self.close()
 
 
-class DuckDBWarehouse(Warehouse):
+class _Cursor(Protocol):
+    def execute(self, operation: Any) -> Any: ...
+    def fetchall(self) -> Any: ...
+    def close(self) -> Any: ...
+
+
+class _Connection(Protocol):
+    def cursor(self) -> Any: ...
+    def close(self) -> Any: ...
+
+
+class DbApiWarehouse(Warehouse):
+    """A warehouse reached through one DB-API 2 connection: a query is a cursor's
+    ``execute`` and ``fetchall``; the connector's ``Error`` becomes a :class:`WarehouseError`
+    named after the engine."""
+
+    label: str
+
+    def __init__(self, conn: _Connection, error: type[Exception]) -> None:
+        self._conn, self._error = conn, error
+
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            cursor: _Cursor = self._conn.cursor()
+            try:
+                cursor.execute(self._statement(sql))
+                return [tuple(row) for row in cursor.fetchall()]
+            finally:
+                cursor.close()
+        except self._error as exc:
+            raise WarehouseError(f"{self.label}: {exc}") from exc
+
+    def _statement(self, sql: str) -> Any:
+        return sql
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _connector(module: str, extra: str) -> Any:
+    """Import an optional connector, or say which extra provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"SIGNALS_WAREHOUSE_URL: {extra} needs its official connector: "
+            f"pip install 'signals-stream[{extra}]'"
+        ) from exc
+
+
+class DuckDBWarehouse(DbApiWarehouse):
     """A DuckDB file, read-only for the run. A batch source's ``database`` is the file's
     catalog, its stem."""
 
     engine: Engine = "duckdb"
+    label = "DuckDB"
 
     def __init__(self, path: str) -> None:
         import duckdb  # the edge: imported only when a DuckDB warehouse is used
@@ -153,37 +216,29 @@ class DuckDBWarehouse(Warehouse):
         if not Path(path).exists():
             raise WarehouseError(f"DuckDB warehouse file {path} does not exist")
         try:
-            self._conn = duckdb.connect(path, read_only=True)
-            self._conn.execute("SET TimeZone = 'UTC'")
+            conn = duckdb.connect(path, read_only=True)
+            conn.execute("SET TimeZone = 'UTC'")
         except duckdb.Error as exc:
             raise WarehouseError(f"DuckDB warehouse {path}: {exc}") from exc
-        self._error = duckdb.Error
-
-    def _query(self, sql: str) -> list[tuple[Any, ...]]:
-        try:
-            return self._conn.execute(sql).fetchall()
-        except self._error as exc:
-            raise WarehouseError(f"DuckDB: {exc}") from exc
-
-    def close(self) -> None:
-        self._conn.close()
+        super().__init__(conn, duckdb.Error)
 
 
-class PostgresWarehouse(Warehouse):
+class PostgresWarehouse(DbApiWarehouse):
     """A PostgreSQL database (the URL's); a batch source's ``database`` must name it."""
 
     engine: Engine = "postgres"
+    label = "PostgreSQL"
 
     def __init__(self, url: WarehouseUrl) -> None:
         import psycopg  # the edge
 
         try:
-            self._conn = psycopg.connect(url.url, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(url.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:  # the message may quote the URL: redact
             raise WarehouseError(f"PostgreSQL {url.safe} is unreachable") from exc
-        self._conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("SET TIME ZONE 'UTC'")
         self._database = url.path
-        self._error = psycopg.Error
+        super().__init__(conn, psycopg.Error)
 
     def _ref(self, table: TableRef) -> TableRef:
         if table.database not in (None, self._database):
@@ -193,16 +248,63 @@ class PostgresWarehouse(Warehouse):
             )
         return TableRef(None, table.schema, table.table)
 
-    def _query(self, sql: str) -> list[tuple[Any, ...]]:
-        try:
-            with self._conn.cursor() as cursor:
-                cursor.execute(sql.encode())
-                return cursor.fetchall()
-        except self._error as exc:
-            raise WarehouseError(f"PostgreSQL: {exc}") from exc
+    def _statement(self, sql: str) -> Any:
+        return sql.encode()  # bytes: psycopg reads no placeholders in them
 
-    def close(self) -> None:
-        self._conn.close()
+
+def snowflake_connect_args(url: WarehouseUrl) -> dict[str, Any]:
+    """``snowflake://user:password@account/database?warehouse=WH&role=R`` as the keyword
+    arguments of ``snowflake.connector.connect`` (the query's other parameters pass through,
+    e.g. ``authenticator``, ``private_key_file``); the session in UTC."""
+    parts = urlsplit(url.url)
+    args: dict[str, Any] = dict(parse_qsl(parts.query))
+    args |= {"account": parts.hostname or "", "user": unquote(parts.username or "")}
+    if parts.password is not None:
+        args["password"] = unquote(parts.password)
+    if url.path:
+        args["database"] = url.path
+    args["session_parameters"] = {"TIMEZONE": "UTC"}
+    return args
+
+
+class SnowflakeWarehouse(DbApiWarehouse):
+    """Snowflake through its official connector. A batch source names ``database.schema
+    .table`` in full, so the URL's database is optional."""
+
+    engine: Engine = "snowflake"
+    label = "Snowflake"
+
+    def __init__(self, url: WarehouseUrl) -> None:
+        connector = _connector("snowflake.connector", "snowflake")
+        try:
+            conn = connector.connect(**snowflake_connect_args(url))
+        except connector.Error as exc:  # may quote the account and user, never the password
+            raise WarehouseError(f"Snowflake {url.safe} is unreachable: {exc}") from exc
+        super().__init__(conn, connector.Error)
+
+
+def bigquery_client_args(url: WarehouseUrl) -> dict[str, Any]:
+    """``bigquery://project?location=EU`` as ``google.cloud.bigquery.Client`` arguments
+    (credentials: Application Default Credentials, e.g. ``GOOGLE_APPLICATION_CREDENTIALS``)."""
+    parts = urlsplit(url.url)
+    return {**dict(parse_qsl(parts.query)), "project": parts.hostname or None}
+
+
+class BigQueryWarehouse(DbApiWarehouse):
+    """BigQuery through ``google-cloud-bigquery``'s DB-API. A batch source's ``database`` is
+    the project, its ``schema`` the dataset."""
+
+    engine: Engine = "bigquery"
+    label = "BigQuery"
+
+    def __init__(self, url: WarehouseUrl) -> None:
+        bigquery = _connector("google.cloud.bigquery", "bigquery")
+        dbapi = _connector("google.cloud.bigquery.dbapi", "bigquery")
+        try:
+            conn = dbapi.connect(bigquery.Client(**bigquery_client_args(url)))
+        except Exception as exc:  # google.auth errors too: no credentials, bad project
+            raise WarehouseError(f"BigQuery {url.safe}: {exc.__class__.__name__}: {exc}") from exc
+        super().__init__(conn, dbapi.Error)
 
 
 def open_warehouse(url: str) -> Warehouse:
@@ -217,7 +319,6 @@ def open_warehouse(url: str) -> Warehouse:
         return DuckDBWarehouse(parsed.path)
     if parsed.engine == "postgres":
         return PostgresWarehouse(parsed)
-    raise ConfigurationError(
-        f"SIGNALS_WAREHOUSE_URL: {parsed.engine} needs its official connector, which this "
-        "build does not include yet (its SQL is generated: signals_stream.warehouse.sql)"
-    )
+    if parsed.engine == "snowflake":
+        return SnowflakeWarehouse(parsed)
+    return BigQueryWarehouse(parsed)

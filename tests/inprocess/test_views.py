@@ -37,6 +37,20 @@ async def test_the_registry_lists_the_definitions_file(client: TestClient) -> No
     assert names == {("ecommerce_user", 1), ("ecommerce_session", 1)}
 
 
+async def test_sync_status_of_a_stream_group_or_a_bad_version_is_a_clear_4xx(
+    client: TestClient,
+) -> None:
+    base = "/api/v1/registry/attribute_groups"
+    assert (await client.get(f"{base}/ecommerce_user/versions/1/sync_status")).status == 401
+    stream = await client.get(f"{base}/ecommerce_user/versions/1/sync_status", headers=AUTH)
+    assert stream.status == 404
+    assert "not a warehouse" in (await stream.json())["detail"]
+    unknown = await client.get(f"{base}/nothing/versions/1/sync_status", headers=AUTH)
+    assert unknown.status == 404
+    bad = await client.get(f"{base}/ecommerce_user/versions/x/sync_status", headers=AUTH)
+    assert bad.status == 422 and "version" in (await bad.json())["detail"]
+
+
 async def test_the_catch_all_404_is_registered_after_every_view(client: TestClient) -> None:
     unknown = await client.get("/api/v1/no/such/thing", headers=AUTH)
     assert unknown.status == 404

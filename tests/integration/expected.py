@@ -4,12 +4,14 @@ order, uninterrupted; and comparison against what workers serve."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
 
+from signals_stream.devtools.generator import GeneratorConfig, generate_events
 from signals_stream.engine import fold_events, read_group
 from signals_stream.engine.row import EntityRow
 from signals_stream.events.parse import Event, parse_record
@@ -22,8 +24,10 @@ __all__ = [
     "buffer_mismatches",
     "expected_buffers",
     "expected_values",
+    "generated_lines",
     "lifetime_definitions",
     "mismatches",
+    "page_views",
     "publish_log",
 ]
 
@@ -46,6 +50,23 @@ CONTEXT_LOG: dict[str, Any] = {
 }
 
 EXAMPLE = Path(__file__).parents[2] / "signals_stream" / "examples" / "ecommerce.yaml"
+
+
+def generated_lines(*, users: int, seed: int, count: int) -> list[bytes]:
+    """``count`` TSV lines of the generator's shoppers."""
+    generated = generate_events(GeneratorConfig(users=users, seed=seed))
+    return [next(generated).line for _ in range(count)]
+
+
+def page_views(lines: list[bytes]) -> Counter[str]:
+    """Page views per ``domain_userid``, counted straight from the TSV lines (field 126
+    ``event_name``, field 15 ``domain_userid``), not with the engine."""
+    views: Counter[str] = Counter()
+    for line in lines:
+        fields = line.split(b"\t")
+        if fields[126] == b"page_view":
+            views[fields[15].decode()] += 1
+    return views
 
 
 def lifetime_definitions(path: Path) -> Path:

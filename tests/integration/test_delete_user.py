@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -23,20 +22,11 @@ import redis
 from signals_stream.devtools.generator import GeneratorConfig, generate_events
 from signals_stream.devtools.produce import produce_records
 from signals_stream.profiles.keys import RedisLayout
-from tests.integration.expected import lifetime_definitions
+from tests.integration.expected import lifetime_definitions, page_views
 from tests.integration.workers import Worker, running_worker, stream_app
 from tests.redis_server import SHARED_REDIS_URL, delete_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-def _page_views(lines: list[bytes]) -> Counter[str]:
-    views: Counter[str] = Counter()
-    for line in lines:
-        fields = line.split(b"\t")
-        if fields[126] == b"page_view":
-            views[fields[15].decode()] += 1
-    return views
 
 
 def _served_page_views(worker: Worker, users: list[str]) -> dict[str, int]:
@@ -69,7 +59,7 @@ def test_a_deleted_user_reads_as_new_everywhere_and_stays_deleted(
 ) -> None:
     generated = generate_events(GeneratorConfig(users=12, seed=33))
     lines = [next(generated).line for _ in range(900)]
-    views = _page_views(lines)
+    views = page_views(lines)
     gone, also_gone, kept = (user for user, _ in views.most_common(3))
     users = [gone, also_gone, kept]
     app = stream_app(kafka_broker, "delete-user")
@@ -112,10 +102,10 @@ def test_a_deleted_user_reads_as_new_everywhere_and_stays_deleted(
             # New activity after the deletion counts from nothing.
             again = [line for line in lines if line.split(b"\t")[15] == gone.encode()][:40]
             _produce(kafka_broker.bootstrap, app.input_topic, again)
-            _until(worker, users, {gone: _page_views(again)[gone], also_gone: 0, kept: views[kept]})
+            _until(worker, users, {gone: page_views(again)[gone], also_gone: 0, kept: views[kept]})
         # A fresh worker restores only from the changelog: the tombstones hold.
         fresh = app.env(tmp_path / "fresh-state", **common)
         with running_worker(fresh, tmp_path / "fresh.log") as worker:
-            _until(worker, users, {gone: _page_views(again)[gone], also_gone: 0, kept: views[kept]})
+            _until(worker, users, {gone: page_views(again)[gone], also_gone: 0, kept: views[kept]})
     finally:
         delete_prefix(SHARED_REDIS_URL, app.app_id)

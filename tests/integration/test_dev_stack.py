@@ -1,5 +1,7 @@
 """``signals-stream dev``, the README's first command: it starts its own broker and a worker,
-feeds live events that show up in a live user's table, and Ctrl-C leaves no process behind."""
+feeds live events that show up in a live user's table, syncs the example warehouse so the
+same user's CRM fields (read here from the DuckDB file it wrote) are served beside its stream
+attributes, and Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -85,6 +88,32 @@ def test_dev_shows_live_values_and_ctrl_c_stops_everything(tmp_path: Path) -> No
             if answer.status_code == 200:
                 views = answer.json()["attributes"]["page_views"]
             time.sleep(0.5)
+        # The example warehouse: the user's CRM row, read straight from the file, is served
+        # beside its stream attributes in one get-online-attributes call.
+        user = table_url.rsplit("/", 1)[1]
+        warehouse = re.search(r"example warehouse: \d+ CRM rows in (\S+)", text)[1]  # type: ignore[index]
+        with duckdb.connect(warehouse, read_only=True) as conn:
+            row = conn.execute(
+                "SELECT lifetime_value, loyalty_tier FROM crm.customers WHERE domain_userid = ?",
+                [user],
+            ).fetchone()
+        assert row is not None, f"{user} is not in the example warehouse"
+        web = table_url.split("/tables/", 1)[0]
+        body = {
+            "attribute_keys": {"domain_userid": [user]},
+            "attributes": ["ecommerce_user_v1:page_views", "customer_profile_v1:lifetime_value",
+                           "customer_profile_v1:loyalty_tier"],
+        }  # fmt: skip
+        served: dict = {}
+        while served.get("lifetime_value") != [row[0]]:
+            assert time.monotonic() < deadline, served
+            answer = httpx.post(f"{web}/api/v1/get-online-attributes", json=body,
+                                headers=headers, timeout=5)  # fmt: skip
+            served = answer.json() if answer.status_code == 200 else {}
+            time.sleep(0.5)
+        assert served["loyalty_tier"] == [row[1]] and served["page_views"][0] >= 1
+        status = httpx.get(f"{web}/api/v1/sync_status", headers=headers, timeout=10).json()
+        assert status["customer_profile:1"]["status"] == "completed", status
     finally:
         dev.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
         try:

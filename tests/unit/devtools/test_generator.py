@@ -16,6 +16,7 @@ from signals_stream.devtools.generator import (
     GeneratorConfig,
     generate_events,
     generate_lines,
+    visitor_ids,
 )
 from signals_stream.events.fields import FIELD_COUNT, FIELD_INDEX
 from signals_stream.events.parse import Event, parse_record
@@ -331,3 +332,15 @@ def test_shopping_intent_follows_ecommerce_share() -> None:
 def test_invalid_configs_are_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         GeneratorConfig(**kwargs)
+
+
+def test_visitor_ids_are_the_users_the_events_come_from() -> None:
+    config = GeneratorConfig(users=30, seed=5)
+    ids = visitor_ids(config)
+    assert len(set(ids)) == 30
+    events = generate_events(config)
+    seen = {next(events).domain_userid for _ in range(6000)}
+    assert seen == set(ids)  # every visitor shows up, and no one else
+    # The TSV's own domain_userid field (15) agrees with the event's.
+    line = next(generate_events(config)).line.split(b"\t")
+    assert line[15].decode() in ids
