@@ -236,11 +236,14 @@ class _Compiler:
                 selects.append(exp.alias_(plan.value, plan.name("v"), quoted=True))
             if plan.key is not None and plan.key is not plan.value:
                 selects.append(exp.alias_(plan.key, plan.name("k"), quoted=True))
+        return exp.select(*selects).from_("__raw").where(_not_null(_col("event_id")))
+
+    def _raw(self) -> exp.Select:
+        """The events with the shared JSON lookups computed once (``SqlDialect.hoist``)."""
         ref = self.table.ref
-        return (
-            exp.select(*selects)
-            .from_(exp.table_(ref.table, db=ref.schema, catalog=ref.database, quoted=True))
-            .where(_not_null(_col("event_id")))
+        lookups = [exp.alias_(node, name, quoted=True) for name, node in self.sql.hoisted.values()]
+        return exp.select(exp.Star(), *lookups).from_(
+            exp.table_(ref.table, db=ref.schema, catalog=ref.database, quoted=True)
         )
 
     def _key_column(self, plan: _Plan) -> str:
@@ -275,7 +278,7 @@ class _Compiler:
     ) -> tuple[str, list[tuple[str, exp.Expr]]]:
         """CTEs marking, per TTL'd attribute, the time its state last started again."""
         ttl_plans = [p for p in plans if p.ttl_ms is not None]
-        ctes: list[tuple[str, exp.Expr]] = [("__src", source)]
+        ctes: list[tuple[str, exp.Expr]] = [("__raw", self._raw()), ("__src", source)]
         if not ttl_plans:
             return "__src", ctes
         gaps: list[exp.Expr] = [exp.Star()]
@@ -497,9 +500,10 @@ class _Compiler:
                 exp.to_identifier(name, quoted=True),
                 on=exp.EQ(this=_col("__id", name), expression=_col("__id", "__agg")),
                 join_type="left",
+                copy=False,
             )
         for name, body in ctes:
-            query = query.with_(name, as_=body)
+            query = query.with_(name, as_=body, copy=False)
         return BatchQuery(
             group=self.group,
             dialect=self.sql.name,

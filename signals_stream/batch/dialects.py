@@ -240,6 +240,16 @@ class SqlDialect:
         if name not in DIALECT_NAMES:
             raise DefinitionError(f"dialect: {name!r} is not one of {', '.join(DIALECT_NAMES)}")
         self.name: DialectName = name
+        # Expressions computed once per event and then referred to by name (JSON lookups
+        # that several attributes share): SQL text -> (column name, expression).
+        self.hoisted: dict[str, tuple[str, exp.Expr]] = {}
+
+    def hoist(self, node: exp.Expr) -> exp.Expr:
+        """A column standing for ``node``, computed once in the query's first CTE."""
+        text = node.sql(dialect=self.name)
+        if text not in self.hoisted:
+            self.hoisted[text] = (f"__j{len(self.hoisted)}", node)
+        return exp.column(self.hoisted[text][0], quoted=True)
 
     def call(self, template: str, *args: exp.Expr) -> exp.Expr:
         """The template ``template`` of this dialect with ``__N`` replaced by ``args[N]``."""

@@ -219,6 +219,7 @@ def _static(
 
 def json_value(sql: SqlDialect, node: exp.Expr) -> SqlValue:
     """A JSON value (SQL NULL or JSON null: absent) as a :class:`SqlValue`."""
+    node = sql.hoist(node)
     is_sql_null = exp.Is(this=node.copy(), expression=exp.Null())
     present = all_of(exp.Not(this=is_sql_null), exp.Not(this=sql.call("json_is_null", node)))
     is_text = all_of(present, sql.call("json_is_string", node))
