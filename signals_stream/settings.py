@@ -150,6 +150,18 @@ class Settings(BaseSettings):
         "SQL only so far); default: the DuckDB file warehouse.duckdb in SIGNALS_DATA_DIR. "
         "A secret: shown redacted.",
     )
+    batch_events_table: str = Field(
+        "atomic.events",
+        pattern=r"^([A-Za-z0-9_-]+\.)?[A-Za-z0-9_]+\.[A-Za-z0-9_]+$",
+        description="The Snowplow atomic events table batch groups are computed from "
+        "([database.]schema.table).",
+    )
+    batch_schema: str = Field(
+        "signals",
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="Schema `signals-stream batch run` writes <group>_<version>_attributes to "
+        "(the sync engine serves batch groups from there).",
+    )
     worker_url: str | None = Field(
         None,
         description="A worker's URL, e.g. http://worker:6066: `signals-stream api` asks it when "

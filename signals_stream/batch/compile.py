@@ -48,6 +48,8 @@ from signals_stream.warehouse.sql import TableRef
 
 __all__ = [
     "DEFAULT_EVENTS_TABLE",
+    "batch_table",
+    "parse_table_ref",
     "TIMESTAMP_COLUMN",
     "BatchQuery",
     "EventsTable",
@@ -78,6 +80,23 @@ _SQL_TYPES = {
 def output_table_name(group: AttributeGroup) -> str:
     """``<group>_<version>_attributes``, the table ``batch run`` writes."""
     return f"{group.name}_{group.version}_attributes"
+
+
+def batch_table(group: AttributeGroup, schema: str) -> TableRef:
+    """Where ``batch run`` writes ``group`` (and the sync reads it from)."""
+    return TableRef(None, schema, output_table_name(group))
+
+
+def parse_table_ref(text: str) -> TableRef:
+    """``[database.]schema.table`` (``SIGNALS_BATCH_EVENTS_TABLE``, ``--events-table``).
+
+    Raises:
+        DefinitionError: not two or three dot-separated names.
+    """
+    parts = text.split(".")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise DefinitionError(f"events table: {text!r} is not [database.]schema.table")
+    return TableRef(parts[0] if len(parts) == 3 else None, parts[-2], parts[-1])
 
 
 @dataclass(frozen=True)

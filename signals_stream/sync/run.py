@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 
+from signals_stream.batch.compile import TIMESTAMP_COLUMN, batch_table
 from signals_stream.definitions import AttributeGroup
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.engine.synced import SyncItem, encode_sync_records, group_id
@@ -37,6 +40,23 @@ def _first_since_ms(group: AttributeGroup, now_ms: int) -> int:
     if group.backfill_since_tstamp is not None:
         return int(group.backfill_since_tstamp.timestamp() * 1000)
     return now_ms - duration_ms(group.warehouse_ttl)
+
+
+def _source(group: AttributeGroup, settings: Settings) -> tuple[TableRef, str]:
+    """The table a warehouse group is synced from, and its timestamp column: the registered
+    ``batch_source``, else (a batch group) the table ``batch run`` writes."""
+    source = group.batch_source
+    if source is not None:
+        return TableRef(source.database, source.schema_, source.table), source.timestamp_field
+    return batch_table(group, settings.batch_schema), TIMESTAMP_COLUMN
+
+
+def _decoded(values: dict[str, Any], dicts: set[str]) -> dict[str, Any]:
+    """``category_count`` values that the warehouse returns as JSON text, as objects."""
+    for name in dicts:
+        if isinstance(values.get(name), str):
+            values[name] = orjson.loads(values[name])
+    return values
 
 
 async def send_items(
@@ -71,16 +91,15 @@ async def run_group(
     """Sync ``group`` once from where ``status`` stands; returns (and has written) its new
     status. A warehouse error ends the run with ``last_error`` set (the next run retries);
     what was already synced stays."""
-    source = group.batch_source
-    assert source is not None  # an external batch group always has one
+    table, timestamp_field = _source(group, settings)
     gid = group_id(group.name, group.version)
     now_ms = int(time.time() * 1000)
     status.last_started_ms, status.running, status.last_error = now_ms, True, None
     status.rows_read = status.rows_sent = 0
-    fields = [f.name for f in group.fields or ()]
+    fields = [f.name for f in group.fields or group.attributes or ()]
+    dicts = {a.name for a in group.attributes or () if a.type == "dict"}
     chunks: Iterator[list[ChangedRow]] = warehouse.changed_rows(
-        TableRef(source.database, source.schema_, source.table),
-        id_column=group.id_column, timestamp_column=source.timestamp_field, fields=fields,
+        table, id_column=group.id_column, timestamp_column=timestamp_field, fields=fields,
         after=status.watermark, since_ms=_first_since_ms(group, now_ms), chunk=chunk,
     )  # fmt: skip
     try:
@@ -90,9 +109,12 @@ async def run_group(
                 break
             status.rows_read += len(rows)
             items = [
-                SyncItem(group.attribute_key.name, row.id.encode(), gid, row.ts_ms, row.values)
+                SyncItem(
+                    group.attribute_key.name, row.id.encode(), gid, row.ts_ms,
+                    _decoded(row.values, dicts),
+                )
                 for row in rows
-            ]
+            ]  # fmt: skip
             status.rows_sent += await send_items(producer, settings, entity_events, items)
             status.total_rows_sent += len(items)
             status.watermark_ms, status.watermark_id = rows[-1].ts_ms, rows[-1].id

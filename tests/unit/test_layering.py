@@ -40,6 +40,10 @@ CORE = tuple(
         "patterns",
         "warehouse.sql",
         "warehouse.urls",
+        "batch.compile",
+        "batch.dialects",
+        "batch.filters",
+        "batch.values",
     )
 )
 # What the core may import from the rest of the project. (Not signals_stream.settings: it
