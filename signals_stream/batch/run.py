@@ -48,7 +48,7 @@ class BatchResult:
 class _Connection:
     """A read-write connection to DuckDB or PostgreSQL (the sync's adapters are read-only)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stage: Stage, lock_wait_s: float) -> None:
         parsed = parse_warehouse_url(url)
         self.engine: Engine = parsed.engine
         self.safe = parsed.safe
@@ -57,7 +57,7 @@ class _Connection:
 
             if not Path(parsed.path).exists():
                 raise WarehouseError(f"DuckDB warehouse file {parsed.path} does not exist")
-            self._conn: Any = duckdb.connect(parsed.path)
+            self._conn: Any = _duckdb_writer(duckdb, parsed.path, stage, lock_wait_s)
             self._conn.execute("SET TimeZone = 'UTC'")
             self._errors: tuple[type[Exception], ...] = (duckdb.Error,)
         elif parsed.engine == "postgres":
@@ -107,6 +107,23 @@ class _Connection:
         self._conn.close()
 
 
+def _duckdb_writer(duckdb: Any, path: str, stage: Stage, wait_s: float) -> Any:
+    """A read-write connection to a DuckDB file. DuckDB lets one process write or several
+    read; a worker's sync holds a read-only connection for the length of a run, so the lock
+    is waited for (up to ``wait_s``) rather than failing the run at once."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise WarehouseError(f"DuckDB warehouse {path}: {exc}") from exc
+            stage("waiting for the DuckDB file's write lock (a sync is reading it)")
+            time.sleep(0.5)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"DuckDB warehouse {path}: {exc}") from exc
+
+
 def _table_sql(ref: TableRef, engine: Engine) -> str:
     return exp.table_(ref.table, db=ref.schema, catalog=ref.database, quoted=True).sql(engine)
 
@@ -119,6 +136,7 @@ def run_batch(
     *,
     now_ms: int | None = None,
     stage: Stage | None = None,
+    lock_wait_s: float = 60.0,
 ) -> BatchResult:
     """Compute ``group`` over ``events`` into ``<schema>.<group>_<version>_attributes``.
 
@@ -129,7 +147,7 @@ def run_batch(
     started = time.monotonic()
     now = int(time.time() * 1000) if now_ms is None else now_ms
     report = stage or (lambda _: None)
-    conn = _Connection(warehouse_url)
+    conn = _Connection(warehouse_url, report, lock_wait_s)
     try:
         report("reading the events table's columns")
         lookup = events if conn.engine == "duckdb" else TableRef(None, events.schema, events.table)
