@@ -31,6 +31,7 @@ FULL = [
     ["bench_retrieval.py", "--rounds", "2"],
     ["bench_serving.py"],
     ["bench_scale.py", "--entities", "1000000"],
+    ["bench_batch.py"],
 ]
 QUICK = [
     ["bench_parser.py"],
@@ -42,6 +43,7 @@ QUICK = [
     ["bench_retrieval.py", "--events", "10000", "--users", "2000", "--rounds", "1"],
     ["bench_serving.py", "--reads", "50", "--rate", "1000", "--users", "2000"],
     ["bench_scale.py", "--entities", "50000"],
+    ["bench_batch.py", "--copies", "60", "--stream-copies", "12"],
 ]
 
 
