@@ -208,6 +208,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="sql: file of `column type` lines of the events table (default: read them from "
         "the warehouse)",
     )  # fmt: skip
+    batch.add_argument(
+        "--full", action="store_true",
+        help="run: recompute from every event, also for a group that runs incrementally",
+    )  # fmt: skip
     batch.set_defaults(handler=_cmd_batch)
     return parser
 
@@ -471,7 +475,7 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
             )
         )  # fmt: skip
         return 0
-    return run_command(group, settings, args.events_table)
+    return run_command(group, settings, args.events_table, full=args.full)
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:

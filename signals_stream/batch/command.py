@@ -107,7 +107,9 @@ def print_sql(
     return compile_group(group, table, dialect=chosen, now_ms=None).sql + ";"
 
 
-def run_command(group: AttributeGroup, settings: Settings, events_table: str | None) -> int:
+def run_command(
+    group: AttributeGroup, settings: Settings, events_table: str | None, *, full: bool = False
+) -> int:
     """``batch run``: compute the group, with a progress line; prints the result as JSON."""
     import orjson
     from rich.console import Console
@@ -125,7 +127,7 @@ def run_command(group: AttributeGroup, settings: Settings, events_table: str | N
         try:
             result = run_batch(
                 group, settings.warehouse, events, settings.batch_schema,
-                now_ms=int(time.time() * 1000),
+                now_ms=int(time.time() * 1000), full=full,
                 stage=lambda text: bar.update(task, description=f"{group.full_name}: {text}"),
             )  # fmt: skip
         except WarehouseError as exc:

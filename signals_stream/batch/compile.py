@@ -53,7 +53,9 @@ __all__ = [
     "TIMESTAMP_COLUMN",
     "BatchQuery",
     "EventsTable",
+    "compile_from_state",
     "compile_group",
+    "compile_state",
     "output_table_name",
 ]
 
@@ -129,6 +131,12 @@ class BatchQuery:
         return self.expression.sql(dialect=self.dialect, pretty=True)
 
 
+def timestamp_literal(ms: int) -> exp.Expr:
+    """An instant (epoch ms) as a ``TIMESTAMPTZ`` literal in UTC."""
+    text = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+    return exp.cast(exp.Literal.string(text), exp.DataType.build("timestamptz"))
+
+
 def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
@@ -165,8 +173,14 @@ class _Plan:
 
 class _Compiler:
     def __init__(
-        self, group: AttributeGroup, table: EventsTable, dialect: DialectName, now_ms: int | None
+        self,
+        group: AttributeGroup,
+        table: EventsTable,
+        dialect: DialectName,
+        now_ms: int | None,
+        loaded: tuple[int | None, int] | None = None,
     ) -> None:
+        self.loaded = loaded
         self.group = group
         self.table = table
         self.sql = SqlDialect(dialect)
@@ -261,9 +275,18 @@ class _Compiler:
         """The events with the shared JSON lookups computed once (``SqlDialect.hoist``)."""
         ref = self.table.ref
         lookups = [exp.alias_(node, name, quoted=True) for name, node in self.sql.hoisted.values()]
-        return exp.select(exp.Star(), *lookups).from_(
+        raw = exp.select(exp.Star(), *lookups).from_(
             exp.table_(ref.table, db=ref.schema, catalog=ref.database, quoted=True)
         )
+        if self.loaded is not None:  # an incremental run: the events loaded in (after, until]
+            after, until = self.loaded
+            loaded = _col("load_tstamp")
+            raw = raw.where(exp.LTE(this=loaded, expression=timestamp_literal(until)), copy=False)
+            if after is not None:
+                raw = raw.where(
+                    exp.GT(this=loaded.copy(), expression=timestamp_literal(after)), copy=False
+                )
+        return raw
 
     def _key_column(self, plan: _Plan) -> str:
         return plan.name("v") if plan.key is plan.value else plan.name("k")
@@ -463,32 +486,23 @@ class _Compiler:
             result = exp.cast(result, _sql_type(kind))
         return exp.Coalesce(this=result, expressions=[self._default(attribute)])
 
-    def compile(self) -> BatchQuery:
+    def _plans(self) -> list[_Plan]:
         attributes = self.group.attributes or ()
         if not attributes:
             raise DefinitionError(
                 f"attribute group {self.group.full_name}: only groups with attributes compile"
             )
-        plans = [self._plan(i, a) for i, a in enumerate(attributes)]
-        source = self._source(plans)
-        events, ctes = self._restarts(source, plans)
-        keyed = [p for p in plans if p.attribute.aggregation in _KEYED]
-        per_entity: list[exp.Expr] = [_col("__id")]
-        for plan in plans:
-            if plan.attribute.aggregation not in _KEYED:
-                aggregate = self._aggregate(plan)
-                assert aggregate is not None
-                per_entity.append(exp.alias_(aggregate, plan.name("res"), quoted=True))
-            if plan.ttl_ms is not None:
-                last = exp.Max(this=self._when(_col(plan.name("take")), _col("__t")))
-                per_entity.append(exp.alias_(last, plan.name("last"), quoted=True))
+        return [self._plan(i, a) for i, a in enumerate(attributes)]
+
+    def _entities(self, plans: list[_Plan], per_entity: list[exp.Expr], events: str) -> exp.Select:
+        """``__agg``: one row per entity some attribute took an event of."""
         taken = (
             exp.or_(*(_col(p.name("take")) for p in plans))
             if len(plans) > 1
             else _col(plans[0].name("take"))
         )
-        agg = (
-            exp.select(*per_entity)
+        return (
+            exp.select(_col("__id"), *per_entity)
             .from_(events)
             .where(
                 all_of(
@@ -500,6 +514,56 @@ class _Compiler:
             .group_by(_col("__id"))
             .having(exp.GT(this=exp.Count(this=self._when(taken, _lit(1))), expression=_lit(0)))
         )
+
+    def compile_state(self) -> exp.Select:
+        """Per entity, the reducers' states of an incremental group (``batch.incremental``),
+        over the events of ``loaded``."""
+        from signals_stream.batch.incremental import state_aggregates
+
+        plans = self._plans()
+        source = self._source(plans)
+        events, ctes = self._restarts(source, plans)
+        per_entity: list[exp.Expr] = []
+        for plan in plans:
+            counted = self._counted(plan)
+            value = _col(plan.name("v"))
+            for column, aggregate in state_aggregates(self.sql, plan.attribute, value, counted):
+                per_entity.append(exp.alias_(aggregate, column, quoted=True))
+        ctes.append(("__agg", self._entities(plans, per_entity, events)))
+        query = exp.select(
+            exp.alias_(_col("__id"), self.group.attribute_key.name, quoted=True),
+            *(exp.column(e.alias, quoted=True) for e in per_entity),
+        ).from_("__agg")
+        for name, body in ctes:
+            query = query.with_(name, as_=body, copy=False)
+        return query
+
+    def finalize(self, state: exp.Expr, result: dict[str, exp.Expr]) -> exp.Select:
+        """The output rows from per-entity results (``incremental``: from a state table)."""
+        key_name = self.group.attribute_key.name
+        outputs: list[exp.Expr] = [exp.column(key_name, quoted=True)]
+        for plan in self._plans():
+            name = plan.attribute.name
+            outputs.append(exp.alias_(self._output(plan, result[name]), name, quoted=True))
+        outputs.append(exp.alias_(self._computed_at(), TIMESTAMP_COLUMN, quoted=True))
+        return exp.select(*outputs).from_(state)
+
+    def compile(self) -> BatchQuery:
+        plans = self._plans()
+        attributes = self.group.attributes or ()
+        source = self._source(plans)
+        events, ctes = self._restarts(source, plans)
+        keyed = [p for p in plans if p.attribute.aggregation in _KEYED]
+        per_entity: list[exp.Expr] = []
+        for plan in plans:
+            if plan.attribute.aggregation not in _KEYED:
+                aggregate = self._aggregate(plan)
+                assert aggregate is not None
+                per_entity.append(exp.alias_(aggregate, plan.name("res"), quoted=True))
+            if plan.ttl_ms is not None:
+                last = exp.Max(this=self._when(_col(plan.name("take")), _col("__t")))
+                per_entity.append(exp.alias_(last, plan.name("last"), quoted=True))
+        agg = self._entities(plans, per_entity, events)
         ctes.append(("__agg", agg))
         for plan in keyed:
             ctes.append((plan.name("keyed"), self._keyed(plan, events)))
@@ -535,9 +599,7 @@ class _Compiler:
     def _computed_at(self) -> exp.Expr:
         if self.now_ms is None:
             return exp.CurrentTimestamp()
-        moment = datetime.fromtimestamp(self.now_ms / 1000, UTC)
-        text = moment.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
-        return exp.cast(exp.Literal.string(text), exp.DataType.build("timestamptz"))
+        return timestamp_literal(self.now_ms)
 
 
 def compile_group(
@@ -556,3 +618,30 @@ def compile_group(
         DefinitionError: a definition with no SQL translation (named in the message).
     """
     return _Compiler(group, table, dialect, now_ms).compile()
+
+
+def compile_state(
+    group: AttributeGroup,
+    table: EventsTable,
+    *,
+    dialect: DialectName,
+    loaded: tuple[int | None, int],
+) -> exp.Select:
+    """Per entity, the reducer states of an incremental group over the events whose
+    ``load_tstamp`` is in ``(loaded[0], loaded[1]]`` (``batch.incremental``)."""
+    return _Compiler(group, table, dialect, None, loaded).compile_state()
+
+
+def compile_from_state(
+    group: AttributeGroup,
+    table: EventsTable,
+    state: exp.Expr,
+    *,
+    dialect: DialectName,
+    now_ms: int,
+) -> exp.Select:
+    """The output rows of an incremental group from its merged state table ``state``."""
+    from signals_stream.batch.incremental import state_results
+
+    compiler = _Compiler(group, table, dialect, now_ms)
+    return compiler.finalize(state, state_results(group, compiler.now))

@@ -43,6 +43,7 @@ CORE = tuple(
         "batch.compile",
         "batch.dialects",
         "batch.filters",
+        "batch.incremental",
         "batch.values",
     )
 )
