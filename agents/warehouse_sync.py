@@ -3,6 +3,8 @@
 hashes to (one runner per group across the workers; when the partition moves, so does the
 group). Runs go one at a time per worker, in a task beside the stream; a failing warehouse
 only sets the group's ``last_error`` (``/stats``), the stream and the other groups go on.
+A batch group (attributes, no registered ``batch_source``) is first computed in the warehouse
+(``batch.run.run_batch``, incrementally where it can), then synced from its table.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
+from signals_stream.batch.compile import parse_table_ref
+from signals_stream.batch.run import run_batch
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.engine.synced import group_id
+from signals_stream.errors import SignalsStreamError
 from signals_stream.kafka.auth import client_auth
 from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.sync.run import run_group
@@ -62,6 +67,17 @@ def register_warehouse_sync(state: WorkerState) -> None:
         for gid, group in due:
             status = stored.get(gid) or statuses.get(gid) or SyncStatus(gid)
             statuses[gid] = status
+            if group.kind == "batch" and group.batch_source is None:
+                try:  # a batch group is computed first, then synced from its table
+                    result = await asyncio.to_thread(
+                        run_batch, group, settings.warehouse,
+                        parse_table_ref(settings.batch_events_table), settings.batch_schema,
+                    )  # fmt: skip
+                    logger.info("batch %s: %d rows, %s", gid, result.rows, result.mode)
+                except SignalsStreamError as exc:
+                    status.last_error, status.last_started_ms = f"batch run: {exc}", now_ms
+                    logger.error("batch %s: %s (%s)", gid, exc, redact_url(settings.warehouse))
+                    continue
             try:
                 warehouse = await asyncio.to_thread(open_warehouse, settings.warehouse)
             except WarehouseError as exc:
