@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from signals_stream.batch.dialects import SqlDialect
+from signals_stream.definitions.paths import PathStep
 from signals_stream.definitions.properties import (
     AtomicProperty,
     CalculatedProperty,
@@ -244,13 +245,30 @@ def json_value(sql: SqlDialect, node: exp.Expr) -> SqlValue:
     )
 
 
+_CAMEL = re.compile(r"([^A-Z_])([A-Z])")  # as the loaders name columns (shred_key)
+
+
+def _keys(sql: SqlDialect, column_type: str, steps: tuple[PathStep, ...]) -> tuple[PathStep, ...]:
+    """The path as the column holds it: BigQuery's loader writes RECORD fields snake_cased
+    (``sessionIndex`` -> ``session_index``); JSON columns keep the tracker's keys."""
+    if sql.name != "bigquery" or not column_type.lower().startswith(("struct", "record", "array<")):
+        return steps
+    return tuple(
+        _CAMEL.sub(r"\1_\2", step).lower() if isinstance(step, str) else step for step in steps
+    )
+
+
 def _event_value(sql: SqlDialect, columns: EventColumns, prop: EventProperty) -> SqlValue:
     found = columns.versions("unstruct_event", prop.vendor, prop.name, prop.major_version)
     if not found:
         return _nothing()
     # One event has one self-describing event: at most one of these columns is set.
     nodes = [
-        sql.json_path(sql.json_document(_column(c), columns.types[c]), prop.steps) for c in found
+        sql.json_path(
+            sql.json_document(_column(c), columns.types[c]),
+            _keys(sql, columns.types[c], prop.steps),
+        )
+        for c in found
     ]
     node = nodes[0] if len(nodes) == 1 else exp.Coalesce(this=nodes[0], expressions=nodes[1:])
     return json_value(sql, node)
@@ -261,15 +279,16 @@ def _entity_value(sql: SqlDialect, columns: EventColumns, prop: EntityProperty) 
     if not found:
         return _nothing()
     docs = [sql.json_document(_column(c), columns.types[c]) for c in found]
+    paths = [_keys(sql, columns.types[c], prop.steps) for c in found]
     index = prop.index
     if len(docs) == 1:
-        return json_value(sql, sql.json_path(docs[0], (index, *prop.steps)))
+        return json_value(sql, sql.json_path(docs[0], (index, *paths[0])))
     # The stream indexes the event's entities of that major version in one list; here they
     # are split by minor/patch column. The index-th of their concatenation (oldest column
     # first) lies in column k at position p when the columns before k hold index - p.
     lengths = [sql.call("json_array_length", d) for d in docs]
     pairs: list[tuple[exp.Expr, exp.Expr]] = []
-    for k, doc in enumerate(docs):
+    for k, (doc, path) in enumerate(zip(docs, paths, strict=True)):
         before: exp.Expr = exp.Literal.number(0)
         for length in lengths[:k]:
             before = exp.Add(this=before, expression=length.copy())
@@ -278,7 +297,7 @@ def _entity_value(sql: SqlDialect, columns: EventColumns, prop: EntityProperty) 
                 exp.EQ(this=before.copy(), expression=exp.Literal.number(index - p)),
                 exp.GT(this=lengths[k].copy(), expression=exp.Literal.number(p)),
             )
-            pairs.append((cond, sql.json_path(doc, (p, *prop.steps))))
+            pairs.append((cond, sql.json_path(doc, (p, *path))))
     return json_value(sql, _case(pairs))
 
 

@@ -111,3 +111,24 @@ def test_what_a_dialect_cannot_express_is_a_definition_error() -> None:
     assert "[#-1]" in compile_group(group, duck, dialect="duckdb", now_ms=0).sql
     with pytest.raises(DefinitionError, match="dialect: 'oracle'"):
         compile_group(group, duck, dialect="oracle", now_ms=0)  # type: ignore[arg-type]
+
+
+def test_bigquery_record_fields_are_read_snake_cased_as_its_loader_writes_them() -> None:
+    group = AttributeGroup.parse(
+        {
+            "name": "sessions", "version": 1, "offline": True,
+            "attribute_key": {"name": "domain_userid"},
+            "attributes": [{
+                "name": "session_index", "type": "int64", "aggregation": "max",
+                "property": {"type": "entity", "vendor": "com.snowplowanalytics.snowplow",
+                             "name": "client_session", "major_version": 1, "path": "sessionIndex"},
+            }],
+        }
+    )  # fmt: skip
+    column = "contexts_com_snowplowanalytics_snowplow_client_session_1_0_1"
+    for kind, path in (("ARRAY<STRUCT<session_index INT64>>", "$[0].session_index"),
+                       ("JSON", "$[0].sessionIndex")):  # fmt: skip
+        table = EventsTable.of(
+            TableRef(None, "atomic", "events"), {**_ATOMIC, column: kind}, "bigquery"
+        )
+        assert f"'{path}'" in compile_group(group, table, dialect="bigquery", now_ms=0).sql, kind
