@@ -88,18 +88,23 @@ def test_a_property_matches_every_minor_and_patch_of_its_major() -> None:
     assert "event_specification_1_0_2" in sql  # the selector's schema, any minor
 
 
-def test_what_a_dialect_cannot_express_is_a_definition_error() -> None:
-    group = AttributeGroup.parse(
+def _entity_group(
+    attribute: dict[str, object], vendor: str, name: str, path: str
+) -> AttributeGroup:
+    """A batch group of one attribute reading ``path`` of entity ``vendor/name`` (major 1)."""
+    prop = {"type": "entity", "vendor": vendor, "name": name, "major_version": 1, "path": path}
+    return AttributeGroup.parse(
         {
-            "name": "neg", "version": 1, "offline": True,
+            "name": "one", "version": 1, "offline": True,
             "attribute_key": {"name": "domain_userid"},
-            "attributes": [{
-                "name": "last_item", "type": "string", "aggregation": "last",
-                "property": {"type": "entity", "vendor": "com.acme", "name": "basket",
-                             "major_version": 1, "path": "items[-1].sku"},
-            }],
+            "attributes": [{**attribute, "property": prop}],
         }
     )  # fmt: skip
+
+
+def test_what_a_dialect_cannot_express_is_a_definition_error() -> None:
+    last = {"name": "last_item", "type": "string", "aggregation": "last"}
+    group = _entity_group(last, "com.acme", "basket", "items[-1].sku")
     table = EventsTable.of(
         TableRef(None, "atomic", "events"),
         {**_ATOMIC, "contexts_com_acme_basket_1_0_0": "JSON"},
@@ -114,17 +119,8 @@ def test_what_a_dialect_cannot_express_is_a_definition_error() -> None:
 
 
 def test_bigquery_record_fields_are_read_snake_cased_as_its_loader_writes_them() -> None:
-    group = AttributeGroup.parse(
-        {
-            "name": "sessions", "version": 1, "offline": True,
-            "attribute_key": {"name": "domain_userid"},
-            "attributes": [{
-                "name": "session_index", "type": "int64", "aggregation": "max",
-                "property": {"type": "entity", "vendor": "com.snowplowanalytics.snowplow",
-                             "name": "client_session", "major_version": 1, "path": "sessionIndex"},
-            }],
-        }
-    )  # fmt: skip
+    top = {"name": "session_index", "type": "int64", "aggregation": "max"}
+    group = _entity_group(top, "com.snowplowanalytics.snowplow", "client_session", "sessionIndex")
     column = "contexts_com_snowplowanalytics_snowplow_client_session_1_0_1"
     for kind, path in (("ARRAY<STRUCT<session_index INT64>>", "$[0].session_index"),
                        ("JSON", "$[0].sessionIndex")):  # fmt: skip
