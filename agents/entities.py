@@ -10,11 +10,19 @@ from typing import cast
 from faust import Stream
 from faust.types import StreamT
 
-from agents.rows import PendingRows, PendingSynced, add_event, write_rows, write_synced
+from agents.rows import (
+    PendingRows,
+    PendingSynced,
+    add_event,
+    write_backfill,
+    write_rows,
+    write_synced,
+)
 from agents.sweep import Sweeper
 from signals_stream.engine.synced import decode_sync_record
 from signals_stream.ops.stats import IngestStats
 from signals_stream.routing import decode_entity_events, entity_row_key
+from signals_stream.routing.backfill_headers import backfill_of, routed_for
 from signals_stream.routing.deletions import Deletion, decode_deletion, is_deletion
 from signals_stream.worker_state import WorkerState
 
@@ -60,6 +68,7 @@ def register_entities(state: WorkerState) -> None:
             stats.entity_batches += 1
             pending: PendingRows = {}
             synced: PendingSynced = {}
+            backfills: dict[str, PendingRows] = {}  # the backfill road's, by backfill id
             partitions: set[int] = set()
             # (the ingest stage's send time, events): one latency observation per record
             sent: list[tuple[float, int]] = []
@@ -70,20 +79,31 @@ def register_entities(state: WorkerState) -> None:
                     # What came before the marker first, then the row goes.
                     await write_rows(state, pending)
                     await write_synced(state, synced)
-                    pending, synced = {}, {}
+                    await _write_backfills(state, backfills)
+                    pending, synced, backfills = {}, {}, {}
                     await delete_row(state, partition, decode_deletion(record.message.value or b""))
                     continue
                 if _add_synced(synced, record.message.value or b"", partition, stats):
                     continue
                 items = decode_entity_events(record.message.value or b"")
+                headers = record.message.headers
+                backfill = backfill_of(headers)
+                if backfill is not None:
+                    road = backfills.setdefault(backfill, {})
+                    for item in items:
+                        add_event(road, item, partition)
+                    stats.backfill_received += len(items)
+                    continue
+                flags = routed_for(headers)
                 for item in items:
-                    add_event(pending, item, partition)
+                    add_event(pending, item, partition, flags)
                 if items:
                     stats.entity_events_received += len(items)
                     if record.message.timestamp:  # the producer's create time, in seconds
                         sent.append((record.message.timestamp, len(items)))
             await write_rows(state, pending)
             await write_synced(state, synced)
+            await _write_backfills(state, backfills)
             visible = time.time()
             for sent_at, count in sent:
                 state.processed_to_visible.observe(visible - sent_at, count)
@@ -101,6 +121,11 @@ def register_entities(state: WorkerState) -> None:
 
     app.agent(entity_events, name="entities", concurrency=1)(entities)
     app.timer(interval=settings.sweep_interval_s)(tick_owned_partitions)
+
+
+async def _write_backfills(state: WorkerState, backfills: dict[str, PendingRows]) -> None:
+    for backfill_id, rows in backfills.items():
+        await write_backfill(state, backfill_id, rows)
 
 
 async def delete_row(state: WorkerState, partition: int, deletion: Deletion) -> None:

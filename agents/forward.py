@@ -13,6 +13,7 @@ from aiokafka.structs import RecordMetadata
 
 from agents.ingest_step import MAX_ENTITY_EVENT_BYTES
 from signals_stream.routing import EntityEvent, encode_entity_event_records
+from signals_stream.routing.backfill_headers import routed_for_header
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["Forwarder"]
@@ -26,19 +27,31 @@ class Forwarder:
         self._entity_events = state.topics.entity_events_name
 
     async def send_entity_events(
-        self, by_partition: dict[int, list[EntityEvent]]
+        self,
+        by_partition: dict[int, list[EntityEvent]],
+        *,
+        backfills: tuple[str, ...] = (),
+        headers: list[tuple[str, bytes]] | None = None,
+        counted: bool = True,
     ) -> list[Awaitable[RecordMetadata]]:
         """A record per entity partition (more for a large batch; events in input order);
         returns the acknowledgements.
 
+        Args:
+            backfills: the backfill ids of the plan that routed them (``engine.backfill``).
+            headers: instead, the headers of every record (the backfill road's).
+            counted: count the events in ``forwarded`` (the live road's).
+
         Straight to the producer: Faust's ``Topic.send`` machinery costs more than the step.
         """
         producer = self._state.app.producer
+        headers = headers if headers is not None else routed_for_header(backfills)
         acks = []
         for target, items in by_partition.items():
             for record in encode_entity_event_records(items, MAX_ENTITY_EVENT_BYTES):
                 acks.append(
-                    await producer.send(self._entity_events, None, record, target, None, None)
+                    await producer.send(self._entity_events, None, record, target, None, headers)
                 )
-            self._state.stats.forwarded += len(items)
+            if counted:
+                self._state.stats.forwarded += len(items)
         return acks

@@ -75,7 +75,7 @@ def register_faust_ingest(state: WorkerState, dead_letters: DeadLetterSender) ->
                 for item in outcome.items:
                     if item.key_name == keyed_by and item.entity_id == message.key:
                         # already on its entity's partition
-                        add_event(direct, item, message.partition)
+                        add_event(direct, item, message.partition, plan.backfills)
                         direct_events += 1
                         continue
                     target = entity_partition(item.entity_id, partitions)
@@ -83,7 +83,7 @@ def register_faust_ingest(state: WorkerState, dead_letters: DeadLetterSender) ->
             await dead_letters.deliver(dead)
             await dead_letters.drained()  # the batch stays unacknowledged until they are written
             # The consumer flushes the producer before it commits, so this stays at-least-once.
-            await forward.send_entity_events(by_partition)
+            await forward.send_entity_events(by_partition, backfills=plan.backfills)
             processed = time.time()
             state.event_to_processed.observe_ages(event_times, int(processed * 1000))
             if direct:

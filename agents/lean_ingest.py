@@ -34,6 +34,7 @@ from agents.forward import Forwarder
 from agents.ingest_step import DeadLetter, IngestBatch
 from agents.lean_offsets import start_where_faust_left
 from signals_stream.kafka.auth import client_auth
+from signals_stream.kafka.group_exit import abandon_pending_join, leave_group, member_left_behind
 from signals_stream.settings import Settings
 from signals_stream.worker_state import WorkerState
 
@@ -61,6 +62,7 @@ class LeanIngest(Service):
         self._committed: dict[TopicPartition, int] = {}
         self._paused = False
         self._consumer: AIOKafkaConsumer | None = None  # built in the running loop
+        self._joining: asyncio.Future[None] | None = None  # the consumer's start: its join
         # Held while a batch is parsed and sent: rebalances and shutdown wait for it.
         self._batch = asyncio.Lock()
         # One task per sent batch: its acknowledgements, then its commit, in batch order.
@@ -71,12 +73,31 @@ class LeanIngest(Service):
         assert self._consumer is not None, "the lean ingest consumer is not started"
         return self._consumer
 
-    async def on_start(self) -> None:
+    def begin_join(self) -> None:
+        """Create the consumer and start its group join in the background.
+
+        Called when the app starts (``_JoinEarly``), not when this service starts: Faust starts
+        user services only after table recovery, so the ingest group's join would wait for the
+        Faust group's join first, and on the embedded broker each first join takes about half
+        the session timeout (start to first event was the sum of both)."""
+        if self._consumer is not None:
+            return
         settings = self._state.settings
         self._consumer = _new_consumer(settings)
         self._consumer.subscribe([settings.input_topic], listener=_Listener(self))
-        await self._consumer.start()
+        self._joining = asyncio.ensure_future(self._consumer.start())
         self._state.input_lag = self.lag
+
+    async def _joined(self) -> AIOKafkaConsumer:
+        """The consumer, once it has joined its group (begun here if the app did not)."""
+        self.begin_join()
+        assert self._joining is not None
+        await asyncio.shield(self._joining)
+        return self.consumer
+
+    async def on_start(self) -> None:
+        settings = self._state.settings
+        self.begin_join()
         group = _group_id(settings)
         logger.info("lean ingest: reading %s as group %s", settings.input_topic, group)
         if settings.input_keyed_by:
@@ -94,7 +115,20 @@ class LeanIngest(Service):
             try:
                 await self._settle(0)
             finally:
-                await self._consumer.stop()
+                await self.close_consumer()
+
+    async def close_consumer(self) -> None:
+        """Stop the consumer promptly and leave the group (``kafka/group_exit.py``)."""
+        consumer, joining = self._consumer, self._joining
+        if consumer is None:
+            return
+        if joining is not None:
+            await abandon_pending_join(consumer, joining)
+        member = member_left_behind(consumer)
+        await consumer.stop()
+        if member is not None:
+            settings = self._state.settings
+            await leave_group(settings.bootstrap_servers, member, client_auth(settings))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Before partitions move: finish the batch in hand and commit everything sent (up to
@@ -119,9 +153,9 @@ class LeanIngest(Service):
 
     @Service.task
     async def _consume(self) -> None:
-        consumer = self.consumer
         max_records = self._state.settings.broker_max_poll_records
         await self._state.registry_log.ready.wait()  # the whole catalog, from the first event
+        consumer = await self._joined()
         while not self.should_stop:
             self._pause_while_dead_letters_wait()
             try:
@@ -179,7 +213,9 @@ class LeanIngest(Service):
                 add(record.value, topic=topic, partition=partition, offset=record.offset,
                     key=record.key)  # fmt: skip
             offsets[tp] = records[-1].offset + 1
-        acks = await self._forward.send_entity_events(batch.by_partition)
+        acks = await self._forward.send_entity_events(
+            batch.by_partition, backfills=batch.plan.backfills
+        )
         state.event_to_processed.observe_ages(batch.event_times, now_ms)
         return acks, batch.dead, offsets
 
@@ -290,9 +326,28 @@ def _new_consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
+class _JoinEarly(Service):
+    """Starts the lean consumer's group join with the app (see ``LeanIngest.begin_join``),
+    and stops the consumer if the app stops before the ingest service ever started."""
+
+    def __init__(self, ingest: LeanIngest) -> None:
+        super().__init__()
+        self._ingest = ingest
+
+    async def on_start(self) -> None:
+        self._ingest.begin_join()
+
+    async def on_stop(self) -> None:
+        await self._ingest.close_consumer()  # a no-op once the ingest service stopped it
+
+
 def register_lean_ingest(state: WorkerState, dead_letters: DeadLetterSender) -> LeanIngest:
-    """The lean consumer, started and stopped with the app."""
+    """The lean consumer: its group join starts with the app, its processing once the app
+    is started (tables recovered), and it stops before the producer it sends through."""
     service = LeanIngest(state, dead_letters)
+    # A child added before the app starts starts before Faust's own consumer and producer
+    # (and stops after them: it only closes the consumer then).
+    state.app.add_dependency(_JoinEarly(service))
     # Faust starts the services it is given with the app, instances as well as classes.
     state.app.service(service)  # type: ignore[arg-type]
     return service

@@ -17,12 +17,22 @@ import orjson
 from aiokafka.structs import RecordMetadata
 
 from signals_stream.engine import SourcedEvent, step_row
+from signals_stream.engine.backfill import apply_backfill
 from signals_stream.engine.row import decode_row, encode_row
 from signals_stream.engine.synced import SyncItem, apply_synced
+from signals_stream.events.event import Event
 from signals_stream.routing import EntityEvent, entity_row_key
 from signals_stream.worker_state import WorkerState
 
-__all__ = ["PendingRow", "PendingRows", "PendingSynced", "add_event", "write_rows", "write_synced"]
+__all__ = [
+    "PendingRow",
+    "PendingRows",
+    "PendingSynced",
+    "add_event",
+    "write_backfill",
+    "write_rows",
+    "write_synced",
+]
 
 # (table partition, row key) -> warehouse values for that row, in arrival order
 PendingSynced = dict[tuple[int, bytes], list[SyncItem]]
@@ -40,10 +50,13 @@ class PendingRow(NamedTuple):
 PendingRows = dict[bytes, PendingRow]  # by row key
 
 
-def add_event(pending: PendingRows, item: EntityEvent, partition: int) -> None:
-    """Queue one entity event for its row in table ``partition``."""
+def add_event(
+    pending: PendingRows, item: EntityEvent, partition: int, backfills: tuple[str, ...] = ()
+) -> None:
+    """Queue one entity event for its row in table ``partition`` (``backfills``: the ids its
+    routing plan knew, ``engine.backfill``)."""
     row_key = entity_row_key(item.key_name, item.entity_id)
-    sourced = SourcedEvent(item.partition, item.offset, item.projection)
+    sourced = SourcedEvent(item.partition, item.offset, item.projection, backfills)
     entry = pending.get(row_key)
     if entry is None:
         pending[row_key] = PendingRow(partition, item.key_name, item.entity_id, [sourced])
@@ -100,6 +113,32 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
             await rows.put(partition, row_key, value)
     stats.rows_written += len(pending)
     rows.finish_batch()
+
+
+async def write_backfill(state: WorkerState, backfill_id: str, pending: PendingRows) -> None:
+    """Fold a batch's backfill-road events into their rows' backfilled slots
+    (``engine.backfill.apply_backfill``), after the batch's live events. A backfill the
+    catalog no longer has (unpublished, cancelled) is dropped."""
+    backfill = state.live.catalog.backfills.get(backfill_id)
+    if backfill is None or backfill_id in state.backfills.cancelled:
+        state.stats.backfill_dropped += sum(len(p.events) for p in pending.values())
+        return
+    rows = state.rows
+    now_ms = int(time.time() * 1000)
+    for row_key, (partition, _key, _id, events) in pending.items():
+        row = decode_row(rows.get(partition, row_key))
+        done = apply_backfill(
+            row,
+            backfill,
+            [(e.partition, e.offset, Event.from_projection(e.projection)) for e in events],
+            now_ms,
+        )
+        state.stats.backfill_applied += done.applied
+        state.stats.backfill_replays += done.replays
+        state.stats.backfill_live += done.live
+        await rows.put(partition, row_key, encode_row(row))
+    if pending:
+        rows.finish_batch()
 
 
 async def write_synced(state: WorkerState, pending: PendingSynced) -> None:

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import pct  # noqa: E402
+from bench.bench_serving import http_floor  # noqa: E402
 from signals_stream.devtools.broker import LocalBroker  # noqa: E402
 from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.devtools.produce import produce_records  # noqa: E402
@@ -128,14 +129,8 @@ async def read_latency(
 
 
 async def floor_latency(worker: Worker, reads: int) -> list[float]:
-    times = []
     async with aiohttp.ClientSession() as session:
-        for _ in range(reads):
-            started = time.perf_counter()
-            async with session.get(f"{worker.url}/healthz") as response:
-                await response.read()
-            times.append((time.perf_counter() - started) * 1000)
-    return times
+        return await http_floor(session, worker.url, reads)
 
 
 def line(label: str, values: list[float], base: float | None = None) -> str:

@@ -48,14 +48,20 @@ async def timed_post(session: aiohttp.ClientSession, url: str, body: dict) -> tu
     return (time.perf_counter() - started) * 1000, remote
 
 
+async def http_floor(session: aiohttp.ClientSession, url: str, reads: int) -> list[float]:
+    """``reads`` GET /healthz round trips to ``url`` in ms: the HTTP floor of a worker."""
+    floor = []
+    for _ in range(reads):
+        started = time.perf_counter()
+        async with session.get(f"{url}/healthz") as response:
+            await response.read()
+        floor.append((time.perf_counter() - started) * 1000)
+    return floor
+
+
 async def measure(workers: list[Worker], api: Worker, users: list[str], reads: int) -> None:
     async with aiohttp.ClientSession(headers=HEADERS) as session:
-        floor = []
-        for _ in range(reads):
-            started = time.perf_counter()
-            async with session.get(f"{workers[0].url}/healthz") as response:
-                await response.read()
-            floor.append((time.perf_counter() - started) * 1000)
+        floor = await http_floor(session, workers[0].url, reads)
         print(
             f"    HTTP floor (GET /healthz): p50 {pct(floor, 0.5):.2f} ms, "
             f"p99 {pct(floor, 0.99):.2f} ms",

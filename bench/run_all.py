@@ -30,8 +30,11 @@ FULL = [
     ["bench_latency.py", "--config", PREVIOUS_LATENCY_DEFAULTS],
     ["bench_retrieval.py", "--rounds", "2"],
     ["bench_serving.py"],
+    ["bench_event_logs.py"],
     ["bench_scale.py", "--entities", "1000000"],
     ["bench_batch.py"],
+    ["bench_browser.py"],
+    ["bench_backfill.py"],
 ]
 QUICK = [
     ["bench_parser.py"],
@@ -42,8 +45,21 @@ QUICK = [
     ["bench_latency.py", "--events", "10000", "--probes", "100"],
     ["bench_retrieval.py", "--events", "10000", "--users", "2000", "--rounds", "1"],
     ["bench_serving.py", "--reads", "50", "--rate", "1000", "--users", "2000"],
+    [
+        "bench_event_logs.py",
+        "--events",
+        "10000",
+        "--users",
+        "2000",
+        "--rounds",
+        "1",
+        "--reads",
+        "50",
+    ],
     ["bench_scale.py", "--entities", "50000"],
     ["bench_batch.py", "--copies", "60", "--stream-copies", "12"],
+    ["bench_browser.py", "--events", "2000", "--clicks", "10"],
+    ["bench_backfill.py", "--events", "10000", "--users", "2000"],
 ]
 
 

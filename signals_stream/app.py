@@ -15,6 +15,7 @@ from faust.types import TopicT
 
 from signals_stream.kafka.auth import client_auth, faust_credentials
 from signals_stream.kafka.end_offsets import verified_end_offsets
+from signals_stream.kafka.group_exit import GroupMember, leave_group
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.settings import Settings
 
@@ -37,10 +38,14 @@ def make_app(settings: Settings) -> SignalsApp:
     async def verify_end_offsets(tps: list[TopicPartition]) -> Mapping[TopicPartition, int]:
         return await verified_end_offsets(bootstrap, tps, auth=auth)
 
+    async def leave(member: GroupMember) -> None:
+        await leave_group(bootstrap, member, auth)
+
     return SignalsApp(
         settings.app_id,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         verify_end_offsets=verify_end_offsets,
+        leave_group=leave,
         broker=settings.broker,
         broker_credentials=faust_credentials(settings),
         # The worker registers agents, tables and views explicitly: venusian autodiscovery

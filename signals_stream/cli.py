@@ -78,7 +78,25 @@ def _build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--rate", type=float, default=20.0, help="generated events per second")
     dev.add_argument("--users", type=int, default=50, help="simulated users")
     dev.add_argument("--no-events", action="store_true", help="do not feed generated events")
+    dev.add_argument(
+        "--web-port", type=int, default=9090, help="port of the collector, demo shop and console"
+    )
+    dev.add_argument("--no-demo", action="store_true", help="serve only the collector (no npm)")
     dev.set_defaults(handler=_cmd_dev)
+
+    collector = sub.add_parser(
+        "collector",
+        help="a development collector: tracker protocol in, enriched TSV to the input topic",
+    )
+    collector.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    collector.add_argument("--port", type=int, default=9090, help="port to listen on")
+    collector.add_argument(
+        "--demo",
+        action="store_true",
+        help="also serve the demo shop (/demo/) and the console (/console/) for the worker "
+        "at SIGNALS_WEB_PORT (needs npm and SIGNALS_API_TOKEN)",
+    )
+    collector.set_defaults(handler=_cmd_collector)
 
     broker = sub.add_parser("broker", help="run only the local Kafka-compatible broker (Tansu)")
     broker.add_argument("--port", type=int, default=None, help="default: the SIGNALS_BROKER port")
@@ -213,6 +231,20 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run: recompute from every event, also for a group that runs incrementally",
     )  # fmt: skip
     batch.set_defaults(handler=_cmd_batch)
+    backfill = sub.add_parser(
+        "backfill", help="stream groups filled from the input log: status, start, cancel"
+    )
+    steps = backfill.add_subparsers(dest="action", required=True)
+    status = steps.add_parser("status", help="every backfill task's progress")
+    status.add_argument("--watch", action="store_true", help="redraw until none is running")
+    start = steps.add_parser("start", help="fill a published group again from a time")
+    start.add_argument("group", help="a published stream group")
+    start.add_argument("--since", required=True, help="ISO 8601 time, not in the future")
+    start.add_argument("--version", type=int, default=None, help="default: the latest")
+    start.add_argument("--url", default=None, help="a worker (default: SIGNALS_WORKER_URL)")
+    cancel = steps.add_parser("cancel", help="stop a backfill (what it merged stays)")
+    cancel.add_argument("id", help="the backfill id, as `backfill status` shows it")
+    backfill.set_defaults(handler=_cmd_backfill)
     return parser
 
 
@@ -342,8 +374,23 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     from signals_stream.devtools.dev_stack import DevOptions, run_dev
 
     return asyncio.run(
-        run_dev(settings, DevOptions(rate=args.rate, users=args.users, feed=not args.no_events))
+        run_dev(
+            settings,
+            DevOptions(
+                rate=args.rate,
+                users=args.users,
+                feed=not args.no_events,
+                web_port=args.web_port,
+                demo=not args.no_demo,
+            ),
+        )
     )
+
+
+def _cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
+    from signals_stream.collector.run import serve_collector
+
+    return asyncio.run(serve_collector(settings, args.host, args.port, demo=args.demo))
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
@@ -476,6 +523,16 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         )  # fmt: skip
         return 0
     return run_command(group, settings, args.events_table, full=args.full)
+
+
+def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from signals_stream.history import backfill_commands as commands
+
+    if args.action == "status":
+        return commands.show_status(settings, watch=args.watch)
+    if args.action == "cancel":
+        return commands.cancel_backfill(settings, args.id)
+    return commands.start_backfill(settings, args.group, args.since, args.version, args.url)
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:

@@ -265,6 +265,20 @@ class Settings(BaseSettings):
         description="Longest one test() or intervention preview may read and fold the log "
         "(longer: 503 naming this bound).",
     )
+    # --- backfill: a group published with backfill_since_tstamp is filled from the log ------
+    backfill_max_rate: float = Field(
+        0.0,
+        ge=0,
+        description="Most input records per second one backfill task reads (0: no limit; the "
+        "task yields to the live stream between slices of 500 records either way).",
+    )
+    backfill_checkpoint_records: int = Field(
+        5_000,
+        ge=1,
+        le=10_000_000,
+        description="Input records a backfill task reads between two checkpoints (what a "
+        "killed task reads again).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("broker")

@@ -4,7 +4,8 @@
 
 1. the app, its topics and tables (``signals_stream.app``, ``tables/``);
 2. the worker's state (``WorkerState``): registry and live catalog (definitions file first,
-   then the registry log), counters, subscriber hub, push receipts, Redis mirror, row store;
+   then the registry log), counters, subscriber hub, push receipts, Redis mirror, row store
+   (which restores newly assigned partitions from the changelog, ``tables/restore.py``);
 3. the registry log's tail, then the agents: the dead-letter sender, ingest (lean consumer or
    Faust agent), entities with the sweep, the interventions and push-receipt tails, the Redis
    mirror's drain;
@@ -18,8 +19,9 @@ module's ``app`` attribute, which builds the worker from the environment on firs
 from __future__ import annotations
 
 import logging
-from functools import cache
+from functools import cache, partial
 
+from agents.backfill import register_backfills
 from agents.dead_letter_sender import register_dead_letter_sender
 from agents.entities import register_entities
 from agents.ingest import register_faust_ingest, register_stats_log
@@ -45,12 +47,14 @@ from signals_stream.delivery.push import DeliveryReceipts
 from signals_stream.delivery.pusher import Pusher
 from signals_stream.delivery.recent import RecentInterventions
 from signals_stream.errors import ConfigurationError, DefinitionError
+from signals_stream.kafka.auth import client_auth
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.profiles.worker import worker_mirror
 from signals_stream.settings import Settings, load_settings
 from signals_stream.worker_state import WorkerState
 from tables.entity_rows import declare_entity_rows
+from tables.restore import restore_partitions
 from tables.row_store import RowStore
 
 __all__ = ["build_worker", "default_worker"]
@@ -96,6 +100,15 @@ def build_worker(settings: Settings) -> WorkerState:
         await registry_log.run(create=True)
 
     app.task(read_registry_log)
+    state.rows.restore_on_assignment(
+        partial(
+            restore_partitions,
+            state.rows,
+            bootstrap=settings.bootstrap_servers,
+            auth=client_auth(settings),
+            max_fetch_bytes=settings.consumer_max_fetch_size,
+        )
+    )
     dead_letters = register_dead_letter_sender(state)
     if settings.ingest_mode == "lean":
         register_lean_ingest(state, dead_letters)
@@ -109,6 +122,7 @@ def build_worker(settings: Settings) -> WorkerState:
     if mirror is not None:
         register_profiles_mirror(state, mirror)
     register_warehouse_sync(state)
+    register_backfills(state)
 
     register_attribute_views(state)
     register_event_log_views(state)

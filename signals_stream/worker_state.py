@@ -18,6 +18,7 @@ from signals_stream.delivery.hub import Hub
 from signals_stream.delivery.pusher import Pusher
 from signals_stream.engine.installed import LiveCatalog
 from signals_stream.errors import OwnerUnavailable
+from signals_stream.history.backfill_state import BackfillProgress
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.ops.latency import BatchHistogram
@@ -66,6 +67,8 @@ class WorkerState:
     input_lag: InputLag = _no_input_lag
     # Warehouse groups this worker runs the sync of, by "<group>:<version>" (agents/warehouse_sync).
     sync_statuses: dict[str, SyncStatus] = field(default_factory=dict)
+    # Backfill tasks this worker runs or ran, and cancelled backfills (agents/backfill).
+    backfills: BackfillProgress = field(default_factory=BackfillProgress)
 
     @property
     def registry(self) -> Registry:

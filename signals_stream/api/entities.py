@@ -42,10 +42,12 @@ class HealthView(WorkerView):
         recovered = self.state.ready()
         assignment = app.consumer.assignment() if recovered else set()
         entity_events = self.state.topics.entity_events_name
+        owned = sorted(tp.partition for tp in assignment if tp.topic == entity_events)
         body = {
             "status": "ok" if recovered else "starting",
             "assigned_partitions": len(assignment),
-            "entity_partitions": sum(1 for tp in assignment if tp.topic == entity_events),
+            "entity_partitions": len(owned),
+            "entity_partition_ids": owned,  # which entities this worker owns (ops, tests)
         }
         return self.json(body, status=200 if recovered else 503)
 
@@ -67,6 +69,7 @@ class StatsView(WorkerView):
                 **streams,
                 **profiles,
                 "sync": sync,
+                "backfills": state.backfills.to_json(),
             }
         )
 

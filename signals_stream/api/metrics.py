@@ -48,6 +48,7 @@ def metrics_registry(state: WorkerState, lag: dict[tuple[str, int], int]) -> Col
             rows_swept=lambda: state.rows_swept,
             lag=lambda: lag,
             mirror=None if state.mirror is None else state.mirror.stats,
+            backfills=state.backfills.to_json,
         )
     )
 

@@ -10,10 +10,10 @@ Three kinds share the wire model, told apart by ``offline`` and what is present:
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from signals_stream.definitions._base import DefinitionModel, Name, Owner, Text
 from signals_stream.definitions.attributes import Attribute, AttributeType
@@ -89,6 +89,9 @@ class WarehouseField(DefinitionModel):
     type: AttributeType
 
 
+_CLOCK_SKEW = timedelta(seconds=5)  # between the caller's clock and ours
+
+
 class AttributeGroup(DefinitionModel):
     """A versioned attribute group, exactly as the SDK publishes it.
 
@@ -109,7 +112,9 @@ class AttributeGroup(DefinitionModel):
         description: free text.
         owner: owner, usually an email.
         is_published: the publish switch.
-        backfill_since_tstamp: start of the warehouse backfill / first sync.
+        backfill_since_tstamp: an ISO 8601 time, not in the future: where a stream group's
+            backfill from the input log starts (``engine.backfill``), or a warehouse group's
+            first sync.
         refresh_rate: warehouse sync interval (at least a minute; hourly when unset).
     """
 
@@ -141,6 +146,28 @@ class AttributeGroup(DefinitionModel):
                 if k not in _SERVER_FIELDS and not (v is None and k in _NULL_MEANS_DEFAULT)
             }
         return data
+
+    @field_validator("backfill_since_tstamp", mode="before")
+    @classmethod
+    def _iso_time(cls, value: Any) -> Any:
+        # pydantic would also take a number (epoch seconds): the SDK sends ISO strings.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("backfill_since_tstamp: must be an ISO 8601 timestamp")
+        return value
+
+    @field_validator("backfill_since_tstamp", mode="after")
+    @classmethod
+    def _not_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # as the SDK's naive datetimes mean
+        if value > datetime.now(UTC) + _CLOCK_SKEW:
+            raise ValueError(
+                f"backfill_since_tstamp: {value.isoformat()} is in the future; a backfill "
+                "reads events already in the input log"
+            )
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> AttributeGroup:

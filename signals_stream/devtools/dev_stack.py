@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import yaml
 
 from signals_stream.errors import SignalsStreamError
 from signals_stream.settings import Settings
 
-__all__ = ["DevOptions", "run_dev"]
+__all__ = ["DevOptions", "merged_examples", "run_dev"]
 
 WORKER_START_TIMEOUT_S = 90.0
 EXAMPLE_DEFINITIONS = Path(__file__).parents[1] / "examples" / "ecommerce.yaml"
+# The demo shop's scenarios, published with the examples.
+DEMO_DEFINITIONS = Path(__file__).parents[1] / "examples" / "demo_shop.yaml"
 WORKER_STOP_GRACE_S = 15.0
 
 
@@ -38,16 +41,22 @@ class DevOptions:
     rate: float = 20.0
     users: int = 50
     feed: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = 9090  # the collector, the demo shop and the console
+    demo: bool = True
 
 
 async def run_dev(settings: Settings, options: DevOptions) -> int:
+    from signals_stream.demo.stack_web import serve_stack_web
     from signals_stream.devtools.broker import LocalBroker, broker_answers
     from signals_stream.kafka.topics import TopicSpec, ensure_topics
 
     broker: LocalBroker | None = None
+    definitions: str | None = None
     temp_dir: str | None = None
     worker: subprocess.Popen[bytes] | None = None
     feeder: asyncio.Task[object] | None = None
+    web: contextlib.AsyncExitStack | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -74,7 +83,10 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
                 TopicSpec(settings.interventions_topic, settings.partitions),
             ],
         )
-        definitions = os.environ.get("SIGNALS_DEFINITIONS") or str(EXAMPLE_DEFINITIONS)
+        definitions = os.environ.get("SIGNALS_DEFINITIONS")
+        if not definitions:
+            examples_dir = tempfile.mkdtemp(prefix="signals-stream-examples-")
+            definitions = str(merged_examples(Path(examples_dir)))
         # The API always needs a token; a dev stack without one gets a fresh random one.
         token = (
             settings.api_token.get_secret_value()
@@ -99,10 +111,22 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
             [sys.executable, "-m", "signals_stream.cli", "worker"], env=env, start_new_session=True
         )
         await _wait_healthy(settings.web_url, worker, stop)
+        web = contextlib.AsyncExitStack()
+        await web.enter_async_context(
+            serve_stack_web(
+                settings,
+                options.web_host,
+                options.web_port,
+                demo=options.demo,
+                bootstrap=bootstrap,
+                token=token,
+                say=_say,
+            )
+        )
         sample_user = None
         if options.feed:
             feeder, sample_user = _start_feeder(settings, bootstrap, options)
-        _print_urls(settings, broker_url, sample_user, token)
+        _print_urls(settings, broker_url, sample_user, token, options)
         waiter = asyncio.create_task(stop.wait())
         while not stop.is_set():
             if worker.poll() is not None:
@@ -117,6 +141,10 @@ async def run_dev(settings: Settings, options: DevOptions) -> int:
             feeder.cancel()
             with contextlib.suppress(BaseException):
                 await feeder
+        if web is not None:
+            await web.aclose()
+        if not os.environ.get("SIGNALS_DEFINITIONS") and definitions:
+            shutil.rmtree(Path(definitions).parent, ignore_errors=True)
         if worker is not None:
             _stop_process(worker)
         if broker is not None:
@@ -171,12 +199,33 @@ def _start_feeder(
     return task, first.domain_userid
 
 
-def _print_urls(settings: Settings, broker_url: str, sample_user: str | None, token: str) -> None:
+def merged_examples(directory: Path) -> Path:
+    """The example definitions and the demo shop's, as one definitions file."""
+    merged: dict[str, list[object]] = {}
+    for path in (EXAMPLE_DEFINITIONS, DEMO_DEFINITIONS):
+        for kind, items in (yaml.safe_load(path.read_text()) or {}).items():
+            merged.setdefault(kind, []).extend(items)
+    target = directory / "definitions.yaml"
+    target.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return target
+
+
+def _print_urls(
+    settings: Settings, broker_url: str, sample_user: str | None, token: str, options: DevOptions
+) -> None:
     web = settings.web_url
     auth = f'-H "Authorization: Bearer {token}"'
-    lines = [
+    site = f"http://{options.web_host}:{options.web_port}"
+    lines = [""]
+    if options.demo:
+        lines += [
+            f"  demo shop       {site}/demo/",
+            f"  console         {site}/console/?token={token}",
+        ]
+    lines += [
         "",
         "signals-stream is running (Ctrl-C stops everything it started)",
+        f"  collector       {site}/com.snowplowanalytics.snowplow/tp2   (tracker protocol)",
         f"  broker          {broker_url}",
         f"  input topic     {settings.input_topic}   bad events: {settings.bad_events_topic}",
         f"  health          {web}/healthz",

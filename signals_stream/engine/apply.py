@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
+from signals_stream.engine.backfill import admit_live
 from signals_stream.engine.catalog import Catalog
 from signals_stream.engine.event_buffer import append_events, prune_buffers
 from signals_stream.engine.fold import fold_events, prune_row
@@ -20,6 +21,9 @@ class SourcedEvent(NamedTuple):
     partition: int  # input partition
     offset: int  # input offset: at or below the row's for ``partition`` means applied before
     projection: bytes  # the compact event (``Event.project``)
+    # Backfill ids the routing plan knew (``engine.backfill``): only such events are live for
+    # a backfilled slot.
+    backfills: tuple[str, ...] = ()
 
 
 class Applied(NamedTuple):
@@ -48,9 +52,11 @@ def apply_record(
             ``dedupe_ids`` ids this row applied (the pipeline upstream is at-least-once too).
     """
     fresh = []
+    sourced: list[tuple[Sequence[object], Event]] = []  # (the item as given, its event)
     replays = duplicates = 0
     seen = set(row.recent_ids) if dedupe_ids else None
-    for partition, offset, projection in events:
+    for item in events:
+        partition, offset, projection = item[0], item[1], item[2]  # plain tuples too
         if row.already_applied(partition, offset):
             replays += 1
             continue
@@ -63,12 +69,25 @@ def apply_record(
             seen.add(event.event_id)
             row.recent_ids.append(event.event_id)
         fresh.append(event)
+        sourced.append((item, event))
     if dedupe_ids and len(row.recent_ids) > dedupe_ids:
         del row.recent_ids[:-dedupe_ids]
     program = catalog.programs.get(key_name)
     logs = catalog.logs_by_key.get(key_name, {})
     if fresh:
-        if program is not None:
+        backfills = catalog.backfills_by_key.get(key_name)
+        if program is not None and backfills:
+            fold_events(row, catalog.steady_programs[key_name], fresh, now_ms)
+            for backfill in backfills:
+                flagged = [
+                    (cast(int, item[0]), cast(int, item[1]), event)
+                    for item, event in sourced
+                    if len(item) > 3 and backfill.id in cast(tuple[str, ...], item[3])
+                ]
+                taken = admit_live(row, backfill.id, flagged)
+                if taken:
+                    fold_events(row, backfill.program, taken, now_ms)
+        elif program is not None:
             fold_events(row, program, fresh, now_ms)
         if logs:
             append_events(row, logs.values(), fresh)

@@ -34,7 +34,16 @@ from signals_stream.events.parse import Event, Projection
 from signals_stream.interventions import RuleIndex, RuleIntervention, build_index
 from signals_stream.routing import KeyRoute, RoutingPlan
 
-__all__ = ["Catalog", "KeyProgram", "PublishedGroup", "ReadableAttribute", "Slot", "slot_id"]
+__all__ = [
+    "Backfill",
+    "Catalog",
+    "backfill_id",
+    "KeyProgram",
+    "PublishedGroup",
+    "ReadableAttribute",
+    "Slot",
+    "slot_id",
+]
 
 
 def slot_id(attribute: CompiledAttribute, window: Window) -> str:
@@ -92,6 +101,48 @@ class KeyProgram:
         return found
 
 
+def backfill_id(group: str, version: int, published_at_ms: int) -> str:
+    """One backfill per publication: re-publishing starts a new one (old state is stale)."""
+    return f"{group}:{version}:{published_at_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """A published group's backfill (``engine.backfill``): which slots it fills, from when.
+
+    Attributes:
+        id: :func:`backfill_id`.
+        since_ms: the group's ``backfill_since_tstamp``: records stamped from then on are read.
+        program: the key's program restricted to the slots this group is the first reader of.
+    """
+
+    id: str
+    group: str
+    version: int
+    since_ms: int
+    published_at_ms: int
+    program: KeyProgram
+
+    @property
+    def key_name(self) -> str:
+        return self.program.key.name
+
+    @property
+    def slot_ids(self) -> frozenset[str]:
+        return frozenset(slot.id for slot in self.program.slots)
+
+    def routing_plan(self) -> RoutingPlan:
+        """How the backfill road routes a record: this key only, what its slots read."""
+        key = self.program.key
+        needs = NeededFields.union([key.needs, *(s.attribute.needs for s in self.program.slots)])
+        return RoutingPlan(
+            keys=(KeyRoute(name=key.name, value_of=key.key_value),),
+            projection=Projection(
+                atomic=needs.atomic, entity_keys=needs.entities, unstruct_keys=needs.unstruct
+            ),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ReadableAttribute:
     """One attribute of a published group, as read: its slot and its own TTL and default."""
@@ -141,6 +192,29 @@ class Catalog:
     # Published warehouse groups (external batch, and batch groups once `batch run` wrote
     # their table): synced, not computed by the stream (engine.synced).
     synced: Mapping[tuple[str, int], SyncedGroup] = field(default_factory=dict)
+
+    # Backfills of published groups, by id (engine.backfill), and by attribute key name.
+    backfills: Mapping[str, Backfill] = field(default_factory=dict)
+
+    @cached_property
+    def backfills_by_key(self) -> dict[str, tuple[Backfill, ...]]:
+        found: dict[str, list[Backfill]] = {}
+        for backfill in self.backfills.values():
+            found.setdefault(backfill.key_name, []).append(backfill)
+        return {key: tuple(found[key]) for key in found}
+
+    @cached_property
+    def steady_programs(self) -> dict[str, KeyProgram]:
+        """Per key with backfills: its program without the backfilled slots (those take live
+        events only as ``engine.backfill.admit_live`` decides)."""
+        found: dict[str, KeyProgram] = {}
+        for key, backfills in self.backfills_by_key.items():
+            filled = frozenset().union(*(b.slot_ids for b in backfills))
+            program = self.programs[key]
+            found[key] = KeyProgram(
+                key=program.key, slots=tuple(s for s in program.slots if s.id not in filled)
+            )
+        return found
 
     @cached_property  # the sweep asks per row
     def synced_ttls(self) -> dict[str, int]:
@@ -197,6 +271,7 @@ class Catalog:
                 )
                 since[sid] = min(since.get(sid, published_ms), published_ms)
         slots = {sid: _slot(sid, attrs, since[sid]) for sid, attrs in readers.items()}
+        backfills = _backfills(compiled_groups, slots, published_at_ms or {})
         programs: dict[str, list[Slot]] = {}
         keys_by_name: dict[str, CompiledKey] = {}
         for sid, attrs in readers.items():
@@ -237,6 +312,7 @@ class Catalog:
                 for name, s in programs.items()
             },
             rules=build_index(rules, published),
+            backfills=backfills,
             synced={
                 (g.name, g.version): SyncedGroup.of(g)
                 for g in groups
@@ -306,8 +382,12 @@ class Catalog:
         return RoutingPlan(
             keys=keys,
             projection=Projection(
-                atomic=needs.atomic, entity_keys=needs.entities, unstruct_keys=needs.unstruct
+                atomic=needs.atomic,
+                entity_keys=needs.entities,
+                unstruct_keys=needs.unstruct,
+                logs=frozenset(log.state_id for log in self.event_logs.values()),
             ),
+            backfills=tuple(sorted(self.backfills)),
         )
 
 
@@ -341,6 +421,40 @@ def _slot(
         skips_none=get_reducer(attribute.aggregation).skips_none,
         since_ms=since_ms,
     )
+
+
+def _backfills(
+    compiled_groups: list[tuple[AttributeGroup, CompiledGroup]],
+    slots: Mapping[str, Slot],
+    published_at_ms: Mapping[tuple[str, int], int],
+) -> dict[str, Backfill]:
+    """A backfill per published group with ``backfill_since_tstamp``, for the slots it is the
+    first reader of (counting from its own publication); none for a definitions file's groups
+    (published at 0: live from the start)."""
+    found: dict[str, Backfill] = {}
+    taken: set[str] = set()
+    for group, compiled in sorted(compiled_groups, key=lambda gc: (gc[0].name, gc[0].version)):
+        published_ms = published_at_ms.get((group.name, group.version), 0)
+        since = group.backfill_since_tstamp
+        if since is None or not published_ms:
+            continue
+        own = []
+        for attribute in compiled.attributes:
+            slot = slots[slot_id(attribute, _window(attribute))]
+            if slot.since_ms == published_ms and slot.id not in taken:
+                own.append(slot)
+                taken.add(slot.id)
+        if own:
+            bid = backfill_id(group.name, group.version, published_ms)
+            found[bid] = Backfill(
+                id=bid,
+                group=group.name,
+                version=group.version,
+                since_ms=int(since.timestamp() * 1000),
+                published_at_ms=published_ms,
+                program=KeyProgram(key=compiled.key, slots=tuple(own)),
+            )
+    return found
 
 
 def _compile_log(log: EventLog, known: Mapping[str, AttributeKey]) -> CompiledEventLog:

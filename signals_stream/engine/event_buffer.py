@@ -83,6 +83,8 @@ def append_events(
         for event in events:
             if event.event_time_ms > event.collector_tstamp_ms + FUTURE_TOLERANCE_MS:
                 continue
+            if event.logged_by is not None and log.state_id not in event.logged_by:
+                continue  # projected by an ingest stage that did not run this log yet
             props = log.entry(event)
             if props is None:
                 continue

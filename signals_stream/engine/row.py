@@ -14,6 +14,8 @@ Stored as the value of the entity-state table (RocksDB + compacted changelog), k
      "el": {"<event log>": [state id, entries]}}   agentic-context buffers (engine.event_buffer)
      "w": {"<group>:<version>": [{field: value}, source_ms]}}   warehouse groups' synced
                                    values and their row's timestamp_field (engine.synced)
+     "bf": {"<backfill id>": {"<partition>": {"b": offset, "l": offset}}}   where the backfill
+                                   and live roads of a backfilled slot meet (engine.backfill)
 
 ``off`` makes updates idempotent under at-least-once delivery: every event carries the input
 partition and offset it was read from (``routing``), the row and its offsets travel in the same
@@ -47,6 +49,7 @@ class EntityRow:
 
     __slots__ = (
         "attrs",
+        "backfills",
         "events",
         "first_ms",
         "last_ms",
@@ -69,6 +72,7 @@ class EntityRow:
         self.fired: list[str] = []
         self.logs: dict[str, list[Any]] = {}
         self.synced: dict[str, list[Any]] = {}
+        self.backfills: dict[str, dict[str, dict[str, int]]] = {}
 
     def already_applied(self, partition: int, offset: int) -> bool:
         return offset <= self.offsets.get(str(partition), -1)
@@ -108,6 +112,7 @@ def encode_row(row: EntityRow) -> bytes:
             **({"f": row.fired} if row.fired else {}),
             **({"el": row.logs} if row.logs else {}),
             **({"w": row.synced} if row.synced else {}),
+            **({"bf": row.backfills} if row.backfills else {}),
         }
     )
 
@@ -135,6 +140,7 @@ def decode_row(raw: bytes | None) -> EntityRow:
         row.fired = data.get("f") or []
         row.logs = data.get("el") or {}
         row.synced = data.get("w") or {}
+        row.backfills = data.get("bf") or {}
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"undecodable entity row: {exc}") from exc
     return row

@@ -72,6 +72,9 @@ class Event:
         unstruct_key: shred key of the self-describing event, e.g.
             ``unstruct_event_com_snowplowanalytics_snowplow_link_click_1``.
         unstruct_data: its data object (``None`` if not an unstruct event, or not projected).
+        logged_by: after :meth:`from_projection`, the state ids of the event logs whose fields
+            the projection kept (an ingest stage on an older catalog kept fewer); ``None``
+            when every field is there (a parsed event, or an all-fields projection).
     """
 
     __slots__ = (
@@ -84,6 +87,7 @@ class Event:
         "event_time_ms",
         "event_vendor",
         "event_version",
+        "logged_by",
         "unstruct_data",
         "unstruct_key",
     )
@@ -96,6 +100,7 @@ class Event:
         unstruct_data: dict[str, Any] | None,
         times: tuple[int, int],
         identity: tuple[str | None, str | None, str | None],
+        logged_by: frozenset[str] | None = None,
     ) -> None:
         self._fields = fields  # 131 TSV texts, "" = null; the JSON fields are blanked
         self._entities = entities
@@ -105,6 +110,7 @@ class Event:
         self.event_vendor, self.event_name, self.event_version = identity
         self.unstruct_key = unstruct_key
         self.unstruct_data = unstruct_data
+        self.logged_by = logged_by
 
     def __repr__(self) -> str:
         return (
@@ -211,6 +217,10 @@ class Event:
             doc["u"] = (
                 (self.unstruct_key, self.unstruct_data) if keep_data else (self.unstruct_key,)
             )
+        if projection.all_fields:
+            doc["l"] = "*"
+        elif projection.logs:
+            doc["l"] = sorted(projection.logs)
         return orjson.dumps(doc)
 
     @staticmethod
@@ -241,6 +251,7 @@ class Event:
             unstruct: Sequence[Any] = doc.get("u") or (None,)
             if not fields[_EVENT_ID] or type(collector_ms) is not int or type(entities) is not dict:
                 raise ValueError("event_id, times or entities missing")
+            logs = doc.get("l", ())
             return Event(
                 fields,
                 entities,
@@ -248,6 +259,7 @@ class Event:
                 unstruct[1] if len(unstruct) > 1 else None,
                 (collector_ms, event_ms),
                 (vendor, name, version),
+                None if logs == "*" else frozenset(map(str, logs)),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BadEvent("InvalidProjection", str(exc)) from exc
@@ -261,6 +273,8 @@ class Projection:
         atomic: atomic field names to keep (``refr_device_tstamp`` accepted).
         entity_keys: shred keys of the entities to keep.
         unstruct_keys: shred keys of self-describing events whose data to keep.
+        logs: state ids of the event logs whose fields are kept; they travel with the event,
+            so an owner on a newer catalog does not log an event projected without them.
         all_fields: keep everything.
         atomic_fields: derived: ``(canonical name, TSV index)`` of ``atomic``, by index.
 
@@ -272,6 +286,7 @@ class Projection:
     entity_keys: frozenset[str] = frozenset()
     unstruct_keys: frozenset[str] = frozenset()
     all_fields: bool = False
+    logs: frozenset[str] = frozenset()
     atomic_fields: tuple[tuple[str, int], ...] = field(
         init=False, repr=False, compare=False, default=()
     )
@@ -280,7 +295,7 @@ class Projection:
         unknown = sorted(n for n in self.atomic if n not in ATOMIC_INDEX)
         if unknown:
             raise ValueError(f"not atomic fields: {', '.join(unknown)}")
-        for name in ("atomic", "entity_keys", "unstruct_keys"):
+        for name in ("atomic", "entity_keys", "unstruct_keys", "logs"):
             object.__setattr__(self, name, frozenset(getattr(self, name)))
         pairs = {(FIELD_NAMES[ATOMIC_INDEX[n]], ATOMIC_INDEX[n]) for n in self.atomic}
         object.__setattr__(self, "atomic_fields", tuple(sorted(pairs, key=lambda p: p[1])))
@@ -292,4 +307,5 @@ class Projection:
             self.entity_keys | other.entity_keys,
             self.unstruct_keys | other.unstruct_keys,
             self.all_fields or other.all_fields,
+            self.logs | other.logs,
         )

@@ -23,7 +23,8 @@ from aiokafka.errors import KafkaError
 from signals_stream.errors import LogUnavailable
 from signals_stream.kafka.end_offsets import verified_end_offsets
 
-__all__ = ["LogRecord", "LogWindow", "read_log_window"]
+__all__ = ["LogRecord", "LogWindow", "PartitionStart", "partition_start", "read_log_range",
+           "read_log_window"]  # fmt: skip
 
 _FETCH_WAIT_MS = 100
 _POLL_RECORDS = 500  # small slices: the reader shares the worker's event loop
@@ -61,6 +62,24 @@ class LogWindow:
         return sum(end - first for first, end in self.ranges.values())
 
 
+def _consumer(bootstrap: list[str], auth: Mapping[str, Any] | None) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=_FETCH_WAIT_MS,
+        max_poll_records=_POLL_RECORDS,
+        **(auth or {}),
+    )
+
+
+async def _start(consumer: AIOKafkaConsumer, topic: str) -> None:
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        raise LogUnavailable(f"the broker cannot be reached to read {topic!r}: {exc!r}") from exc
+
+
 async def read_log_window(
     bootstrap: list[str],
     topic: str,
@@ -80,21 +99,9 @@ async def read_log_window(
     Raises:
         LogUnavailable: the broker cannot be reached or the topic does not exist.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=_FETCH_WAIT_MS,
-        max_poll_records=_POLL_RECORDS,
-        **(auth or {}),
-    )
+    consumer = _consumer(bootstrap, auth)
     try:
-        try:
-            await consumer.start()
-        except KafkaError as exc:
-            raise LogUnavailable(
-                f"the broker cannot be reached to read {topic!r}: {exc!r}"
-            ) from exc
+        await _start(consumer, topic)
         window = LogWindow(topic, start_ms)
         window.ranges = await _ranges(consumer, bootstrap, topic, start_ms, auth)
         if on_start is not None:
@@ -102,6 +109,76 @@ async def read_log_window(
         async for batch in _read(consumer, window):
             yield batch
     finally:  # also when a bound cancels the read, even during start()
+        await consumer.stop()
+
+
+async def read_log_range(
+    bootstrap: list[str],
+    topic: str,
+    ranges: Mapping[int, tuple[int, int]],
+    start_ms: int,
+    *,
+    auth: Mapping[str, Any] | None = None,
+) -> AsyncGenerator[list[LogRecord], None]:
+    """Like :func:`read_log_window` over given ``partition -> (first, end)`` offsets (a
+    backfill task resuming from its checkpoint); records stamped before ``start_ms`` are
+    skipped but counted in nothing."""
+    consumer = _consumer(bootstrap, auth)
+    try:
+        await _start(consumer, topic)
+        window = LogWindow(topic, start_ms, dict(ranges))
+        async for batch in _read(consumer, window):
+            yield batch
+    finally:
+        await consumer.stop()
+
+
+class PartitionStart(NamedTuple):
+    """Where a read of one partition from a time starts and ends.
+
+    ``earliest_ms``: when retention removed the start (the first retained record is the
+    lookup's answer and is stamped later), that record's time; else None."""
+
+    first: int
+    end: int
+    earliest_ms: int | None
+
+
+async def partition_start(
+    bootstrap: list[str],
+    topic: str,
+    partition: int,
+    start_ms: int,
+    *,
+    auth: Mapping[str, Any] | None = None,
+) -> PartitionStart:
+    """The first offset stamped at or after ``start_ms`` and the verified end of one
+    partition.
+
+    Raises:
+        LogUnavailable: the broker cannot be reached or the partition does not exist.
+    """
+    consumer = _consumer(bootstrap, auth)
+    tp = TopicPartition(topic, partition)
+    try:
+        await _start(consumer, topic)
+        try:
+            end = (await verified_end_offsets(bootstrap, [tp], auth=auth))[tp]
+            begin = (await consumer.beginning_offsets([tp]))[tp]
+            at = (await consumer.offsets_for_times({tp: start_ms})).get(tp)
+        except KafkaError as exc:
+            raise LogUnavailable(f"cannot look up the offsets of {topic!r}: {exc!r}") from exc
+        first = max(begin, end if at is None else min(at.offset, end))
+        earliest = None
+        if begin > 0 and first == begin < end:
+            consumer.assign([tp])
+            consumer.seek(tp, begin)
+            fetched = await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS * 30, max_records=1)
+            records = fetched.get(tp, [])
+            if records and records[0].timestamp > start_ms:
+                earliest = records[0].timestamp
+        return PartitionStart(first, end, earliest)
+    finally:
         await consumer.stop()
 
 

@@ -19,6 +19,8 @@ often an idle consumer asks.
   group's first commit came back reading the entity-events topic from its end, and the entity
   events forwarded before the kill were never applied. Such partitions are now sought
   explicitly (to the beginning, with the default ``earliest``; rows skip what they applied).
+* **A stopped worker leaves its group** on a broker that numbers generations from 0 (Tansu),
+  where aiokafka would not send LeaveGroup (``kafka/group_exit.py``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, TransportT
 
-__all__ = ["EndOffsets", "SignalsApp"]
+from signals_stream.kafka.group_exit import GroupMember, member_left_behind
+
+__all__ = ["EndOffsets", "LeaveGroup", "SignalsApp"]
 
 # Partitions -> their true end offsets (``kafka.end_offsets.verified_end_offsets``).
 EndOffsets = Callable[[list[TopicPartition]], Awaitable[Mapping[TopicPartition, int]]]
+# Takes a stopped member out of its group (``kafka.group_exit.leave_group``).
+LeaveGroup = Callable[[GroupMember], Awaitable[None]]
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
@@ -67,6 +73,14 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
             for tp, end in reported.items()
         }
 
+    async def on_thread_stop(self) -> None:
+        # Read before the consumer stops (stopping forgets it); see kafka/group_exit.py.
+        member = member_left_behind(self._consumer)
+        await super().on_thread_stop()
+        leave = self.app.leave_group  # type: ignore[attr-defined]
+        if member is not None and leave is not None:
+            await leave(member)
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Read by aiokafka when the consumer starts and builds its fetcher.
@@ -89,18 +103,21 @@ def _tp(tp: TP) -> TopicPartition:
 
 
 class SignalsApp(faust.App):
-    """``faust.App`` whose consumer long-polls at most ``fetch_max_wait_ms`` and checks the
-    end offsets its recovery relies on with ``verify_end_offsets`` (when given)."""
+    """``faust.App`` whose consumer long-polls at most ``fetch_max_wait_ms``, checks the
+    end offsets its recovery relies on with ``verify_end_offsets`` and, stopped, leaves its
+    group with ``leave_group`` where aiokafka would not (when given)."""
 
     def __init__(
         self,
         *args: Any,
         fetch_max_wait_ms: int = 1500,
         verify_end_offsets: EndOffsets | None = None,
+        leave_group: LeaveGroup | None = None,
         **kwargs: Any,
     ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.verify_end_offsets = verify_end_offsets
+        self.leave_group = leave_group
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> TransportT:

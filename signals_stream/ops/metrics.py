@@ -8,7 +8,7 @@ the process-global one would mix in whatever else registers there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -48,6 +48,7 @@ class StreamCollector:
         rows_swept: expired entity rows deleted so far.
         lag: records behind the log end per ``(topic, partition)`` this worker consumes.
         mirror: the Redis profiles mirror's counters, when ``SIGNALS_REDIS_URL`` is set.
+        backfills: the backfill tasks this worker runs or ran (their JSON, ``/stats``).
     """
 
     def __init__(
@@ -60,7 +61,9 @@ class StreamCollector:
         rows_swept: Callable[[], int],
         lag: Callable[[], Mapping[tuple[str, int], int]],
         mirror: MirrorStats | None = None,
+        backfills: Callable[[], Sequence[Mapping[str, object]]] = list,
     ) -> None:
+        self._backfills = backfills
         self._stats = stats
         self._topics = topics
         self._latencies = latencies
@@ -157,6 +160,7 @@ class StreamCollector:
 
         if self._mirror is not None:
             yield from _mirror_metrics(self._mirror)
+        yield from _backfill_metrics(stats, self._backfills())
 
         latency = HistogramMetricFamily(
             "signals_latency_seconds",
@@ -171,6 +175,31 @@ class StreamCollector:
                 sum_value=histogram.sum,
             )
         yield latency
+
+
+def _backfill_metrics(
+    stats: IngestStats, tasks: Sequence[Mapping[str, object]]
+) -> Iterator[Metric]:
+    labels = ["backfill", "group", "partition"]
+    remaining = GaugeMetricFamily(
+        "signals_backfill_remaining_records",
+        "Input records a backfill task still has to read, per input partition.",
+        labels=labels,
+    )
+    read = CounterMetricFamily(
+        "signals_backfill_records", "Input records read by a backfill task.", labels=labels
+    )
+    for task in tasks:
+        values = [str(task["backfill"]), str(task["group"]), str(task["partition"])]
+        remaining.add_metric(values, float(str(task["remaining"])))
+        read.add_metric(values, float(str(task["read"])))
+    yield remaining
+    yield read
+    yield _counter(
+        "signals_backfill_events_applied",
+        "Backfill-road events folded into entity rows on this worker.",
+        stats.backfill_applied,
+    )
 
 
 def _mirror_metrics(mirror: MirrorStats) -> Iterator[Metric]:

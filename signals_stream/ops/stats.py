@@ -13,6 +13,11 @@ class IngestStats:
 
     __slots__ = (
         "applied",
+        "backfill_applied",
+        "backfill_dropped",
+        "backfill_live",
+        "backfill_received",
+        "backfill_replays",
         "bad",
         "dead_letter_send_failures",
         "dead_letters_pending",
@@ -44,6 +49,13 @@ class IngestStats:
         self.rows_deleted = 0  # by delete-user requests
         self.synced_applied = 0  # warehouse values written into entity rows (#16)
         self.sync_bad_records = 0  # sync records that could not be read (logged)
+        # The backfill road's events (#15): received, folded, skipped as replays of the road,
+        # skipped because the live road has them, dropped (backfill gone or cancelled).
+        self.backfill_received = 0
+        self.backfill_applied = 0
+        self.backfill_replays = 0
+        self.backfill_live = 0
+        self.backfill_dropped = 0
         self.bad: Counter[str] = Counter()
         # Dead letters the bad-events topic did not take (each failed attempt), and those
         # waiting for a retry now: the input commit is held before the first of them.
@@ -76,4 +88,9 @@ class IngestStats:
             "dead_letters_pending": self.dead_letters_pending,
             "synced_applied": self.synced_applied,
             "sync_bad_records": self.sync_bad_records,
+            "backfill_received": self.backfill_received,
+            "backfill_applied": self.backfill_applied,
+            "backfill_replays": self.backfill_replays,
+            "backfill_live": self.backfill_live,
+            "backfill_dropped": self.backfill_dropped,
         }

@@ -45,6 +45,9 @@ class RoutingPlan:
 
     keys: tuple[KeyRoute, ...]
     projection: Projection
+    # Backfills of the catalog this plan was built from: the ingest flags the records it routes
+    # with them (``engine.backfill``: the live road of a backfilled slot starts there).
+    backfills: tuple[str, ...] = ()
 
 
 def builtin_key(name: str) -> KeyRoute:

@@ -148,6 +148,14 @@ def test_sdk_agentic_contexts_on_the_ecommerce_seed(kafka_broker: Any, tmp_path:
             signals.publish([ACTIONS, SERVICE, SESSION_LOG, USER_LOG])
             stored = signals.get_event_log("shop_session")
             assert stored.is_published and stored.max_events == 10
+            # Bad bodies are 422 naming the field; a published log cannot be deleted (409).
+            bad = {**SESSION_LOG.model_dump(mode="json", exclude_none=True), "name": "bad"}
+            for field, value in (("max_events", 101), ("max_age_seconds", 3601), ("events", [])):
+                status, body = worker.request(
+                    "POST", "/api/v1/registry/event_logs/", {**bad, field: value}
+                )
+                assert status == 422 and field in body.decode(), (field, status, body)
+            assert worker.request("DELETE", "/api/v1/registry/event_logs/shop_session")[0] == 409
             time.sleep(2.0)  # live on every worker within a second
             lines = [line.encode() for line in ecommerce_lines()]
             summary = asyncio.run(
@@ -224,6 +232,15 @@ def test_sdk_agentic_contexts_on_the_ecommerce_seed(kafka_broker: Any, tmp_path:
                     return out
 
                 _eventually(differ, "API vs worker", TIMEOUT_S)
+                assert _get(api, "no_such_log", session, "json")[0] == 404
+                status, body = _get(api, "shop_session", "nobody", "json")
+                assert status == 200 and orjson.loads(body)["events"] == []
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    urllib.request.urlopen(
+                        f"{api.url}/api/v1/event_log?name=shop_session&identifier={session}",
+                        timeout=5,
+                    )
+                assert refused.value.code == 401
                 status, body = _get(api, "shop_user", next(iter(users)), "json")
                 assert status == 200 and orjson.loads(body)["events"] == users[next(iter(users))]
 

@@ -39,14 +39,15 @@ def _children_of(pid: int) -> set[int]:
 
 
 def test_dev_shows_live_values_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    broker_port, web_port = free_port(), free_port()
+    broker_port, web_port, site_port = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SIGNALS_")},
         "SIGNALS_BROKER": f"127.0.0.1:{broker_port}",
         "SIGNALS_WEB_PORT": str(web_port),
     }
     dev = subprocess.Popen(
-        [sys.executable, "-m", "signals_stream.cli", "dev", "--rate", "50"],
+        [sys.executable, "-m", "signals_stream.cli", "dev", "--rate", "50"]
+        + ["--web-port", str(site_port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -65,6 +66,15 @@ def test_dev_shows_live_values_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         text = "".join(output)
         token = re.search(r"API token\s+(\S+)", text)[1]  # type: ignore[index]
         table_url = re.search(r"a live user\s+curl .* (http://\S+)", text)[1]  # type: ignore[index]
+        # The demo shop and the console come first, and open with no other step.
+        printed = [line.split() for line in text.splitlines()]
+        site = f"http://127.0.0.1:{site_port}"
+        first = printed.index(["demo", "shop", f"{site}/demo/"])
+        assert printed[first + 1] == ["console", f"{site}/console/?token={token}"], text
+        assert printed[first - 1] == [] and printed[first + 3][0] == "signals-stream", text
+        assert httpx.get(f"{site}/demo/", timeout=5).status_code == 200
+        console = httpx.get(f"{site}/console/?token={token}", follow_redirects=True, timeout=10)
+        assert console.status_code == 200 and "demo_shopper" in console.text, console.text
         descendants = _children_of(dev.pid)
         assert len(descendants) >= 2, "a broker and a worker"
         headers = {"Authorization": f"Bearer {token}"}

@@ -23,7 +23,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,12 @@ from signals_stream.history.requests import GroupTestRequest
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.profiles import RedisLayout, RedisRows, connect
 from signals_stream.settings import load_settings
-from tests.dbt_seeds import ECOMMERCE_SEED, seed_event_id, seed_rows
+from tests.dbt_seeds import ECOMMERCE_SEED, seed_rows
 from tests.integration.history_data import (
+    ECOM,
     LAST_PAGE,
     PRODUCT_X_VIEWS,
+    Expected,
     event_ms,
     produce_seed,
     shift_to_now,
@@ -58,9 +60,7 @@ from tests.integration.workers import API_TOKEN, StreamApp, Worker, running_work
 
 pytestmark = pytest.mark.integration
 
-ECOM = "com.snowplowanalytics.snowplow.ecommerce"
 WINDOW = timedelta(days=30)
-DAY_MS = 86_400_000
 
 GROUP = StreamAttributeGroup(
     name="history_test_user",
@@ -94,46 +94,6 @@ GROUP = StreamAttributeGroup(
         ),
     ],
 )
-
-
-@dataclass
-class Expected:
-    """One user's values, worked out from the CSV rows."""
-
-    events_seen: int = 0
-    product_x_views: int = 0
-    categories: set[str] = field(default_factory=set)
-    last: tuple[int, str, str] | None = None  # (event time, event id, page_url)
-    cart_max: float | None = None
-    recent_events: int = 0
-    last_seen_ms: int = 0
-
-    def add(self, row: dict[str, str], t: int, now_ms: int) -> None:
-        self.events_seen += 1
-        self.last_seen_ms = max(self.last_seen_ms, t)
-        url = row["page_url"]
-        self.product_x_views += url.endswith("/productX")
-        products = json.loads(row[f"contexts_{ECOM.replace('.', '_')}_product_1_0_0"] or "[]")
-        if products and products[0].get("category") is not None:
-            self.categories.add(products[0]["category"])
-        if url:
-            candidate = (t, seed_event_id(row["event_id"]), url)
-            self.last = candidate if self.last is None else max(self.last, candidate)
-        carts = json.loads(row[f"contexts_{ECOM.replace('.', '_')}_cart_1_0_0"] or "[]")
-        if carts and carts[0].get("total_value") is not None:
-            value = float(carts[0]["total_value"])
-            self.cart_max = value if self.cart_max is None else max(self.cart_max, value)
-        self.recent_events += t > now_ms - DAY_MS
-
-    def values(self) -> dict[str, Any]:
-        return {
-            "events_seen": self.events_seen,
-            "product_x_views": self.product_x_views,
-            "categories": sorted(self.categories),
-            "last_page": None if self.last is None else self.last[2],
-            "cart_max": self.cart_max,
-            "recent_events": self.recent_events,
-        }
 
 
 DEFAULTS = Expected().values()

@@ -45,6 +45,7 @@ CORE = tuple(
         "batch.filters",
         "batch.incremental",
         "batch.values",
+        "collector.mapping",
     )
 )
 # What the core may import from the rest of the project. (Not signals_stream.settings: it

@@ -113,6 +113,24 @@ def test_session_and_user_buffers_match_the_csv() -> None:
     assert _buffers(run, "user_ctx", "domain_userid") == user
 
 
+def test_a_custom_key_keeps_a_buffer_per_shop_user_across_sessions() -> None:
+    """Beyond Signals v1: any registered key, here the shop's user id from the ecommerce
+    ``user`` entity; the limits and cuts are the same."""
+    from signals_stream.definitions import AttributeKey
+    from tests.unit.engine.groups import ECOM_USER_KEY
+
+    body = {**USER_LOG, "name": "shop_user_ctx", "attribute_key": {"name": "ecom_user_id"}}
+    catalog = Catalog.build(
+        (), [AttributeKey.parse(ECOM_USER_KEY)], event_logs=[EventLog.parse(body)]
+    )
+    run = replay(ecommerce_lines(), catalog)
+    facts = list(seed_facts())
+    expected = expected_buffers(facts, "ecom_user", _user_selected, 100, 3600)
+    sessions = {f.domain_sessionid for f in facts if f.ecom_user and _user_selected(f)}
+    assert expected and len(sessions) > 10  # the seed's shop users act in 16 sessions
+    assert _buffers(run, "shop_user_ctx", "ecom_user_id") == expected
+
+
 def test_arrival_order_and_replays_do_not_change_buffers() -> None:
     catalog = _catalog(SESSION_LOG, USER_LOG)
     in_order = replay(ecommerce_lines(), catalog)
@@ -191,6 +209,35 @@ def test_values_and_buffer_are_bounded_in_bytes() -> None:
     assert all(len(e[4]["page_url"]) == MAX_VALUE_CHARS for e in entries)
     assert sum(e[5] for e in entries) <= MAX_BUFFER_BYTES
     assert len(entries) == MAX_BUFFER_BYTES // (MAX_VALUE_CHARS + len('{"page_url":""}'))
+
+
+def test_events_projected_before_the_log_was_installed_are_not_logged() -> None:
+    """At a publish an ingest stage still on the old catalog projects events without the
+    log's fields; the owner, already on the new one, must not log them as nulls."""
+    from signals_stream.engine.event_buffer import append_events
+    from signals_stream.engine.installed import LiveCatalog
+    from signals_stream.events.event import Event
+    from signals_stream.events.parse import parse_tsv
+
+    catalog = _catalog(SESSION_LOG)
+    log = catalog.event_log("session_ctx")
+    action = next(
+        e for e in map(parse_tsv, ecommerce_lines()) if e.event_name == "snowplow_ecommerce_action"
+    )
+    old_plan, new_plan = LiveCatalog().plan, LiveCatalog(catalog).plan
+    row = EntityRow()
+    append_events(row, [log], [Event.from_projection(action.project(old_plan.projection))])
+    assert row.logs == {}
+    append_events(row, [log], [Event.from_projection(action.project(new_plan.projection))])
+    entries = row.logs["session_ctx"][1]
+    assert [e[4]["event_name"] for e in entries] == ["snowplow_ecommerce_action"]
+    # A log changed since the projection (other selections, another state id) is not fed.
+    changed = _catalog({**SESSION_LOG, "max_events": 5, "events": SESSION_LOG["events"] * 2})
+    other = changed.event_log("session_ctx")
+    assert other.state_id != log.state_id
+    row = EntityRow()
+    append_events(row, [other], [Event.from_projection(action.project(new_plan.projection))])
+    assert row.logs == {}
 
 
 @pytest.mark.parametrize(
