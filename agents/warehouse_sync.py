@@ -4,20 +4,28 @@ hashes to (one runner per group across the workers; when the partition moves, so
 group). Runs go one at a time per worker, in a task beside the stream; a failing run only sets
 the group's ``last_error`` (``/stats``, ``/metrics``, the sync-state topic), the stream and
 the other groups go on, and the next run (``refresh_rate`` after the failed one) retries.
+A batch group (attributes, no registered ``batch_source``) is first computed in the warehouse
+(``batch.run.run_batch``, incrementally where it can), then synced from its table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from aiokafka import AIOKafkaProducer
 
+from signals_stream.batch.compile import parse_table_ref
+from signals_stream.batch.run import run_batch
+from signals_stream.definitions.durations import duration_ms
 from signals_stream.engine.synced import group_id
+from signals_stream.errors import SignalsStreamError
 from signals_stream.kafka.auth import client_auth
 from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.sync.run import RunTarget, sync_once
 from signals_stream.sync.state import SyncStatus, read_statuses
+from signals_stream.warehouse import redact_url
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["register_warehouse_sync"]
@@ -69,10 +77,24 @@ def register_warehouse_sync(state: WorkerState) -> None:
                 continue
             status = stored.get(gid) or statuses.get(gid) or SyncStatus(gid)
             statuses[gid] = status
+            group = synced.definition
+            if group.kind == "batch" and group.batch_source is None:
+                try:  # a batch group is computed first, then synced from its table
+                    result = await asyncio.to_thread(
+                        run_batch, group, settings.warehouse,
+                        parse_table_ref(settings.batch_events_table), settings.batch_schema,
+                    )  # fmt: skip
+                    logger.info("batch %s: %d rows, %s", gid, result.rows, result.mode)
+                except SignalsStreamError as exc:
+                    status.last_error = f"batch run: {exc}"
+                    status.last_started_ms = int(time.time() * 1000)
+                    status.next_run_ms = status.last_started_ms + duration_ms(group.sync_every)
+                    logger.error("batch %s: %s (%s)", gid, exc, redact_url(settings.warehouse))
+                    continue
             target = RunTarget(
                 producer[0], settings, state.topics.entity_events_name, settings.sync_chunk_rows
             )
-            await sync_once(synced.definition, status, target)
+            await sync_once(group, status, target)
             if status.last_error:
                 logger.error("sync %s failed: %s", gid, status.last_error)
             else:

@@ -203,6 +203,34 @@ def _build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--version", type=int, default=None, help="default: latest published")
     sync.set_defaults(handler=_cmd_sync)
 
+    batch = sub.add_parser(
+        "batch", help="batch groups: print a group's warehouse SQL, or compute it in the warehouse"
+    )
+    batch.add_argument("action", choices=("sql", "run"))
+    batch.add_argument("group", help="group name")
+    batch.add_argument("--version", type=int, default=None, help="default: the latest")
+    batch.add_argument(
+        "--definitions", type=Path, default=None,
+        help="definitions file (default: SIGNALS_DEFINITIONS, else the published registry)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--dialect", choices=("duckdb", "postgres", "snowflake", "bigquery"), default=None,
+        help="sql: the warehouse to write SQL for (default: SIGNALS_WAREHOUSE_URL's)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--events-table", default=None,
+        help="[database.]schema.table of atomic events (default: SIGNALS_BATCH_EVENTS_TABLE)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--columns", type=Path, default=None,
+        help="sql: file of `column type` lines of the events table (default: read them from "
+        "the warehouse)",
+    )  # fmt: skip
+    batch.add_argument(
+        "--full", action="store_true",
+        help="run: recompute from every event, also for a group that runs incrementally",
+    )  # fmt: skip
+    batch.set_defaults(handler=_cmd_batch)
     backfill = sub.add_parser(
         "backfill", help="stream groups filled from the input log: status, start, cancel"
     )
@@ -480,6 +508,21 @@ def _cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(orjson.dumps(status.to_json()).decode())
     return 1 if status.last_error else 0
+
+
+def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from signals_stream.batch.command import find_group, print_sql, run_command
+
+    group = find_group(settings, args.group, args.version, args.definitions)
+    if args.action == "sql":
+        print(
+            print_sql(
+                group, settings, dialect=args.dialect, events_table=args.events_table,
+                columns=args.columns,
+            )
+        )  # fmt: skip
+        return 0
+    return run_command(group, settings, args.events_table, full=args.full)
 
 
 def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:

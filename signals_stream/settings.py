@@ -158,6 +158,18 @@ class Settings(BaseSettings):
         description="Warehouse rows a sync run reads, sends and commits (watermark) at a time: "
         "a run holds about one chunk in memory.",
     )
+    batch_events_table: str = Field(
+        "atomic.events",
+        pattern=r"^([A-Za-z0-9_-]+\.)?[A-Za-z0-9_]+\.[A-Za-z0-9_]+$",
+        description="The Snowplow atomic events table batch groups are computed from "
+        "([database.]schema.table).",
+    )
+    batch_schema: str = Field(
+        "signals",
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="Schema `signals-stream batch run` writes <group>_<version>_attributes to "
+        "(the sync engine serves batch groups from there).",
+    )
     worker_url: str | None = Field(
         None,
         description="A worker's URL, e.g. http://worker:6066: `signals-stream api` asks it when "

@@ -189,7 +189,8 @@ class Catalog:
     event_logs: Mapping[str, CompiledEventLog] = field(default_factory=dict)
     logs_by_key: Mapping[str, Mapping[str, CompiledEventLog]] = field(default_factory=dict)
 
-    # Published warehouse (external batch) groups: synced, not computed (engine.synced).
+    # Published warehouse groups (external batch, and batch groups once `batch run` wrote
+    # their table): synced, not computed by the stream (engine.synced).
     synced: Mapping[tuple[str, int], SyncedGroup] = field(default_factory=dict)
 
     # Backfills of published groups, by id (engine.backfill), and by attribute key name.
@@ -315,7 +316,7 @@ class Catalog:
             synced={
                 (g.name, g.version): SyncedGroup.of(g)
                 for g in groups
-                if g.is_published and g.kind == "external_batch"
+                if g.is_published and g.kind in ("external_batch", "batch")
             },
         )
 

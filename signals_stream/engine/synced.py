@@ -69,7 +69,8 @@ class SyncedField:
 
 @dataclass(frozen=True, slots=True)
 class SyncedGroup:
-    """A published warehouse (external batch) group version."""
+    """A published warehouse group version: external batch, or batch (computed by
+    ``signals-stream batch run``)."""
 
     definition: AttributeGroup
     fields: tuple[SyncedField, ...]
@@ -78,7 +79,10 @@ class SyncedGroup:
     def of(cls, group: AttributeGroup) -> SyncedGroup:
         gid = group_id(group.name, group.version)
         ttl = duration_ms(group.warehouse_ttl)  # never None: 365 days by default
-        return cls(group, tuple(SyncedField(f.name, gid, ttl) for f in group.fields or ()))
+        # An external batch group's fields; a batch group's attributes (``batch run`` computes
+        # them into a table the sync reads like an external group's).
+        names = [f.name for f in group.fields or group.attributes or ()]
+        return cls(group, tuple(SyncedField(name, gid, ttl) for name in names))
 
     @property
     def key_name(self) -> str:

@@ -28,13 +28,14 @@ from signals_stream.settings import Settings
 from signals_stream.sync.run import LastSent, RunTarget, sync_once
 from signals_stream.sync.state import SyncStatus, read_statuses
 
-__all__ = ["run_now", "statuses"]
+__all__ = ["read_registry", "run_now", "statuses"]
 
 _REGISTRY_TIMEOUT_S = 60.0
 _SERVED_TIMEOUT_S = 120.0
 
 
-async def _published_group(settings: Settings, name: str, version: int | None) -> AttributeGroup:
+async def read_registry(settings: Settings) -> RegistryLog:
+    """The registry log read to its end once (no reader left running)."""
     log = RegistryLog.from_settings(settings)
     reader = asyncio.create_task(log.run(create=False))
     try:
@@ -43,6 +44,11 @@ async def _published_group(settings: Settings, name: str, version: int | None) -
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+    return log
+
+
+async def _published_group(settings: Settings, name: str, version: int | None) -> AttributeGroup:
+    log = await read_registry(settings)
     synced = log.live.catalog.synced
     versions = sorted(v for (n, v) in synced if n == name)
     if not versions or (version is not None and version not in versions):

@@ -23,9 +23,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaProducer
 
+from signals_stream.batch.compile import TIMESTAMP_COLUMN, batch_table
 from signals_stream.definitions import AttributeGroup
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.engine.synced import SyncItem, encode_sync_records, group_id
@@ -57,6 +60,23 @@ class RunTarget:
     chunk: int = 10_000
     progress: Progress | None = None
     last_sent: LastSent | None = None
+
+
+def _source(group: AttributeGroup, settings: Settings) -> tuple[TableRef, str]:
+    """The table a warehouse group is synced from, and its timestamp column: the registered
+    ``batch_source``, else (a batch group) the table ``batch run`` writes."""
+    source = group.batch_source
+    if source is not None:
+        return TableRef(source.database, source.schema_, source.table), source.timestamp_field
+    return batch_table(group, settings.batch_schema), TIMESTAMP_COLUMN
+
+
+def _decoded(values: dict[str, Any], dicts: set[str]) -> dict[str, Any]:
+    """``category_count`` values that the warehouse returns as JSON text, as objects."""
+    for name in dicts:
+        if isinstance(values.get(name), str):
+            values[name] = orjson.loads(values[name])
+    return values
 
 
 async def send_items(
@@ -113,12 +133,10 @@ async def run_group(
     Raises:
         WarehouseError: and any broker error; what was acknowledged before stays.
     """
-    source = group.batch_source
-    assert source is not None  # an external batch group always has one
-    fields = [f.name for f in group.fields or ()]
+    table, timestamp_field = _source(group, target.settings)
+    fields = [f.name for f in group.fields or group.attributes or ()]
     chunks: Iterator[list[ChangedRow]] = warehouse.changed_rows(
-        TableRef(source.database, source.schema_, source.table),
-        id_column=group.id_column, timestamp_column=source.timestamp_field, fields=fields,
+        table, id_column=group.id_column, timestamp_column=timestamp_field, fields=fields,
         after=status.watermark, since_ms=first_since_ms(group, status.last_started_ms or 0),
         chunk=target.chunk,
     )  # fmt: skip
@@ -138,6 +156,7 @@ async def _send_chunks(
 ) -> None:
     producer, settings = target.producer, target.settings
     gid = group_id(group.name, group.version)
+    dicts = {a.name for a in group.attributes or () if a.type == "dict"}
     while True:
         await window.room()  # the owners keep up: a run never piles a table into them
         rows = await asyncio.to_thread(next, chunks, None)
@@ -145,7 +164,13 @@ async def _send_chunks(
             return
         status.rows_read += len(rows)
         items = [
-            SyncItem(group.attribute_key.name, row.id.encode(), gid, row.ts_ms, row.values)
+            SyncItem(
+                group.attribute_key.name,
+                row.id.encode(),
+                gid,
+                row.ts_ms,
+                _decoded(row.values, dicts),
+            )
             for row in rows
         ]
         offsets: dict[int, int] = {}

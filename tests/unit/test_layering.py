@@ -40,6 +40,11 @@ CORE = tuple(
         "patterns",
         "warehouse.sql",
         "warehouse.urls",
+        "batch.compile",
+        "batch.dialects",
+        "batch.filters",
+        "batch.incremental",
+        "batch.values",
         "collector.mapping",
     )
 )
