@@ -8,8 +8,9 @@ import time
 from typing import cast
 
 from faust import Stream
-from faust.types import StreamT
+from faust.types import TP, Message, StreamT
 
+from agents.entity_offsets import Admission, OffsetSequence
 from agents.rows import (
     PendingRows,
     PendingSynced,
@@ -59,6 +60,11 @@ def register_entities(state: WorkerState) -> None:
     sweeper = Sweeper(state)
     last_sweep: dict[int, float] = {}
     entity_events = state.topics.entity_events
+    sequence = OffsetSequence()
+
+    def committed(tp: TP) -> int | None:
+        known = getattr(app.consumer, "committed_offset", None)  # our transport's consumer
+        return None if known is None else cast("int | None", known(tp))
 
     async def entities(stream: StreamT[bytes]) -> None:
         """Per batch: one read and at most one write per entity row (``agents.rows``), then a
@@ -75,8 +81,14 @@ def register_entities(state: WorkerState) -> None:
             partitions: set[int] = set()
             # (the ingest stage's send time, events): one latency observation per record
             sent: list[tuple[float, int]] = []
+            generation = app.consumer_generation_id
             for record in batch:
                 partition = record.message.partition
+                start = committed(record.message.tp)
+                held = sequence.admit(generation, partition, record.message.offset, start)
+                if held is Admission.HOLD:
+                    await _hold(state, sequence, record.message)
+                    continue
                 partitions.add(partition)
                 if is_deletion(record.message.headers):
                     # What came before the marker first, then the row goes.
@@ -133,6 +145,24 @@ def register_entities(state: WorkerState) -> None:
 async def _write_backfills(state: WorkerState, backfills: dict[str, PendingRows]) -> None:
     for backfill_id, rows in backfills.items():
         await write_backfill(state, backfill_id, rows)
+
+
+async def _hold(state: WorkerState, sequence: OffsetSequence, message: Message) -> None:
+    """A record past a hole: neither applied nor acknowledged; the partition is sought back to
+    the hole once (``agents/entity_offsets.py``)."""
+    state.stats.entity_records_held += 1
+    consumer = state.app.consumer
+    forget = getattr(consumer, "forget", None)
+    if forget is not None:
+        forget(message)
+    target = sequence.seek_to(message.partition)
+    if target is None:
+        return
+    logger.warning(
+        "entity-events partition %d: record %d came before %d: seeking back to %d",
+        message.partition, message.offset, target, target,
+    )  # fmt: skip
+    await consumer.seek(message.tp, target)
 
 
 async def delete_row(state: WorkerState, partition: int, deletion: Deletion) -> None:

@@ -19,23 +19,30 @@ often an idle consumer asks.
   group's first commit came back reading the entity-events topic from its end, and the entity
   events forwarded before the kill were never applied. Such partitions are now sought
   explicitly (to the beginning, with the default ``earliest``; rows skip what they applied).
+* **No commit passes a record that was not delivered.** Faust lets a commit pass a one-record
+  hole right after the committed offset and makes undelivered offsets committable "gaps";
+  both lost entity events around rebalances (``agents/entity_offsets.py``). ``forget`` drops
+  a delivered message unacknowledged, for the entity stage's seek back.
 * **A stopped worker leaves its group** on a broker that numbers generations from 0 (Tansu),
   where aiokafka would not send LeaveGroup (``kafka/group_exit.py``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import faust
 from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TP, TransportT
+from faust.types import TP, Message, TransportT
 
 from signals_stream.kafka.group_exit import GroupMember, member_left_behind
 
 __all__ = ["EndOffsets", "LeaveGroup", "SignalsApp"]
+
+logger = logging.getLogger(__name__)
 
 # Partitions -> their true end offsets (``kafka.end_offsets.verified_end_offsets``).
 EndOffsets = Callable[[list[TopicPartition]], Awaitable[Mapping[TopicPartition, int]]]
@@ -92,6 +99,34 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
 class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def committed_offset(self, tp: TP) -> int | None:
+        """The partition's committed offset as this consumer knows it (the next to read)."""
+        return self._committed_offset.get(tp)
+
+    def forget(self, message: Message) -> None:
+        """Drop a delivered message unacknowledged: no commit passes it until it is read
+        again (``agents/entity_offsets.py`` seeks back to it). Faust's own ack of it later is a
+        no-op, and a rebalance does not wait for it."""
+        message.acked = True
+        self._unacked_messages.discard(message)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        # Faust compares the first acknowledged offset with the committed one (the next offset
+        # to read) as if that were the last one read: a single record missing right after a
+        # commit was committed over (seen: committed 158, record 158 never delivered, 159-209
+        # acked, 210 committed). A hole at the head waits for the record.
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if acked and committed is not None and min(acked) > committed:
+            return None
+        return super()._new_offset(tp)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # Faust registers offsets it never delivered as committable "gaps" (meant for
+        # compacted or transactional topics). The topics this app's consumer streams are
+        # neither: a gap there is records skipped, read again after a seek, never committed.
+        logger.warning("%s: offsets %d-%d were not delivered", tp, offset_from, offset_to - 1)
 
 
 class _Transport(driver.Transport):

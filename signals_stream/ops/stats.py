@@ -24,6 +24,7 @@ class IngestStats:
         "duplicates_dropped",
         "entity_batches",
         "entity_events_received",
+        "entity_records_held",
         "forwarded",
         "good",
         "input_batches",
@@ -45,6 +46,8 @@ class IngestStats:
         self.interventions = 0
         self.entity_batches = 0
         self.entity_events_received = 0
+        # entity-events records held back past a hole (agents/entity_offsets.py)
+        self.entity_records_held = 0
         self.rows_written = 0
         self.rows_deleted = 0  # by delete-user requests
         self.synced_applied = 0  # warehouse values written into entity rows (#16)
@@ -82,6 +85,7 @@ class IngestStats:
             "interventions": self.interventions,
             "entity_batches": self.entity_batches,
             "entity_events_received": self.entity_events_received,
+            "entity_records_held": self.entity_records_held,
             "rows_written": self.rows_written,
             "rows_deleted": self.rows_deleted,
             "dead_letter_send_failures": self.dead_letter_send_failures,

@@ -1,0 +1,62 @@
+"""The entity stage applies each entity-events partition in offset order, without holes."""
+
+from __future__ import annotations
+
+from agents.entity_offsets import Admission, OffsetSequence
+
+APPLY, HOLD = Admission.APPLY, Admission.HOLD
+
+
+def test_in_order_records_apply_and_replays_pass() -> None:
+    sequence = OffsetSequence()
+    assert [sequence.admit(1, 0, offset) for offset in (5, 6, 7)] == [APPLY] * 3
+    assert sequence.next(0) == 8
+    assert sequence.admit(1, 0, 6) is APPLY  # a replay: rows skip what they applied
+    assert sequence.next(0) == 8
+
+
+def test_a_record_past_a_hole_is_held_and_the_partition_sought_back_once() -> None:
+    # The case seen on the embedded broker: 0-157 applied, 158 never delivered, 159 on.
+    sequence = OffsetSequence()
+    for offset in range(158):
+        assert sequence.admit(1, 2, offset) is APPLY
+    assert sequence.admit(1, 2, 159) is HOLD
+    assert sequence.seek_to(2) == 158
+    assert sequence.admit(1, 2, 160) is HOLD
+    assert sequence.seek_to(2) is None  # the seek is under way: not asked again
+    # After the seek: 158 comes, then 159 again, in order.
+    assert [sequence.admit(1, 2, offset) for offset in (158, 159, 160)] == [APPLY] * 3
+    assert sequence.next(2) == 161
+    assert sequence.admit(1, 2, 163) is HOLD  # a second hole is sought again
+    assert sequence.seek_to(2) == 161
+
+
+def test_partitions_are_independent() -> None:
+    sequence = OffsetSequence()
+    assert sequence.admit(1, 0, 10) is APPLY
+    assert sequence.admit(1, 1, 40) is APPLY
+    assert sequence.admit(1, 0, 12) is HOLD
+    assert sequence.admit(1, 1, 41) is APPLY
+
+
+def test_the_first_record_is_expected_at_the_committed_offset() -> None:
+    sequence = OffsetSequence()
+    assert sequence.admit(1, 0, 103, start=100) is HOLD  # 100-102 were skipped
+    assert sequence.seek_to(0) == 100
+    assert sequence.admit(1, 0, 99, start=100) is APPLY  # older than the commit: a replay
+    assert sequence.admit(1, 0, 100, start=100) is APPLY
+    assert sequence.next(0) == 101
+
+
+def test_without_a_committed_offset_the_first_record_sets_the_start() -> None:
+    sequence = OffsetSequence()
+    assert sequence.admit(1, 0, 4000) is APPLY  # retention may have removed the older ones
+    assert sequence.next(0) == 4001
+
+
+def test_a_new_generation_starts_every_partition_again() -> None:
+    sequence = OffsetSequence()
+    assert sequence.admit(1, 0, 50) is APPLY
+    assert sequence.admit(2, 0, 20, start=20) is APPLY  # sought back to its commit: fine
+    assert sequence.next(0) == 21
+    assert sequence.admit(3, 0, 90) is APPLY  # nothing known: the first record sets it
