@@ -13,7 +13,10 @@ A partition's first record after an assignment is expected at its committed offs
 consumer knows it. A record below the next offset is a replay (passed on: rows skip what they
 applied); a record beyond it means records were skipped: it is held back (neither applied nor
 acknowledged, so no commit passes it) and the partition is sought back to the missing offset
-once, so the skipped records come again, in order. The entity-events topic
+once, so the skipped records come again, in order. If the read after that seek still starts
+past the hole (a held offset comes again), the records are gone (retention removed them
+while the partition was not read): the partition goes on from there, with a warning. The
+entity-events topic
 is never compacted and never written transactionally, so its offsets have no holes of their own
 (a partition's first record after an assignment sets the start: retention may have removed
 older ones).
@@ -21,9 +24,12 @@ older ones).
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 
 __all__ = ["Admission", "OffsetSequence"]
+
+logger = logging.getLogger(__name__)
 
 
 class Admission(Enum):
@@ -35,9 +41,11 @@ class OffsetSequence:
     """Per entity-events partition, the next offset the entity stage may apply."""
 
     def __init__(self) -> None:
+        self.rebased = 0  # times the records of a hole were found gone (see ``admit``)
         self._generation: int | None = None
         self._next: dict[int, int] = {}
         self._sought: dict[int, int] = {}  # the offset each partition was last sought back to
+        self._held: dict[int, int] = {}  # the highest offset held since that seek
 
     def admit(
         self, generation: int, partition: int, offset: int, start: int | None = None
@@ -48,6 +56,7 @@ class OffsetSequence:
             self._generation = generation
             self._next.clear()
             self._sought.clear()
+            self._held.clear()
         expected = self._next.get(partition, start)
         if expected is None or offset == expected:
             self._next[partition] = offset + 1
@@ -55,6 +64,18 @@ class OffsetSequence:
         if offset < expected:
             return Admission.APPLY
         self._next.setdefault(partition, expected)
+        if self._sought.get(partition) == expected and offset <= self._held.get(partition, -1):
+            # The seek took effect and the partition still starts past ``expected``: the
+            # missing records are gone (retention removed them while nobody read them).
+            logger.warning(
+                "entity-events partition %d: offsets %d-%d no longer exist; going on from %d",
+                partition, expected, offset - 1, offset,
+            )  # fmt: skip
+            self._next[partition] = offset + 1
+            self._held.pop(partition, None)
+            self.rebased += 1
+            return Admission.APPLY
+        self._held[partition] = max(offset, self._held.get(partition, -1))
         return Admission.HOLD
 
     def next(self, partition: int) -> int | None:

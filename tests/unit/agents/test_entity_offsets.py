@@ -60,3 +60,34 @@ def test_a_new_generation_starts_every_partition_again() -> None:
     assert sequence.admit(2, 0, 20, start=20) is APPLY  # sought back to its commit: fine
     assert sequence.next(0) == 21
     assert sequence.admit(3, 0, 90) is APPLY  # nothing known: the first record sets it
+
+
+def test_records_gone_to_retention_do_not_stall_the_partition() -> None:
+    # Committed 100, but retention removed 100-119 while nobody read the partition.
+    sequence = OffsetSequence()
+    assert sequence.admit(1, 0, 120, start=100) is HOLD
+    assert sequence.seek_to(0) == 100
+    assert sequence.admit(1, 0, 121, start=100) is HOLD  # still in flight from before the seek
+    # The seek lands; the read starts at 120 again: 100-119 are gone, go on from there.
+    assert sequence.admit(1, 0, 120, start=100) is APPLY
+    assert sequence.rebased == 1
+    assert [sequence.admit(1, 0, offset) for offset in (121, 122)] == [APPLY, APPLY]
+
+
+def test_a_single_held_record_read_again_after_the_seek_rebases() -> None:
+    sequence = OffsetSequence()
+    assert sequence.admit(1, 3, 50, start=40) is HOLD
+    assert sequence.seek_to(3) == 40
+    assert sequence.admit(1, 3, 50, start=40) is APPLY  # 40-49 do not exist
+    assert sequence.next(3) == 51
+
+
+def test_a_hole_that_is_read_again_does_not_rebase() -> None:
+    sequence = OffsetSequence()
+    for offset in range(10):
+        sequence.admit(1, 0, offset)
+    assert sequence.admit(1, 0, 11) is HOLD
+    assert sequence.seek_to(0) == 10
+    assert sequence.admit(1, 0, 12) is HOLD
+    assert [sequence.admit(1, 0, offset) for offset in (10, 11, 12)] == [APPLY] * 3
+    assert sequence.rebased == 0
