@@ -28,29 +28,13 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import DEFINITIONS, cpu_seconds, stats  # noqa: E402
+from bench.bench_retrieval import PARTITIONS, worker_env  # noqa: E402
 from signals_stream.devtools.broker import LocalBroker  # noqa: E402
 from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.devtools.produce import produce_records  # noqa: E402
 from signals_stream.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
 from signals_stream.registry.loader import load_definitions  # noqa: E402
-from tests.integration.workers import API_TOKEN, Worker, free_port  # noqa: E402
-
-PARTITIONS = 4
-
-
-def _env(broker: LocalBroker, app_id: str, topic: str, state: Path) -> dict[str, str]:
-    return {
-        "SIGNALS_BROKER": broker.url,
-        "SIGNALS_APP_ID": app_id,
-        "SIGNALS_INPUT_TOPIC": topic,
-        "SIGNALS_BAD_EVENTS_TOPIC": f"{app_id}-bad",
-        "SIGNALS_INTERVENTIONS_TOPIC": f"{app_id}-out",
-        "SIGNALS_PARTITIONS": str(PARTITIONS),
-        "SIGNALS_WEB_PORT": str(free_port()),
-        "SIGNALS_DATA_DIR": str(state),
-        "SIGNALS_LOG_LEVEL": "WARNING",
-        "SIGNALS_API_TOKEN": API_TOKEN,
-    }
+from tests.integration.workers import API_TOKEN, Worker  # noqa: E402
 
 
 async def _publish(session: aiohttp.ClientSession, url: str, body: dict) -> None:
@@ -64,8 +48,8 @@ async def _wait_good(session: aiohttp.ClientSession, url: str, count: int) -> No
 
 
 async def live(broker: LocalBroker, topic: str, group: dict, events: int, tmp: Path) -> dict:
-    worker = Worker(_env(broker, f"bf-live-{uuid.uuid4().hex[:6]}", topic, tmp / "live"),
-                    tmp / "live.log")  # fmt: skip
+    env = worker_env(broker, topic, tmp / "live", f"bf-live-{uuid.uuid4().hex[:6]}", None)
+    worker = Worker(env, tmp / "live.log")
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     try:
         worker.wait_healthy()
@@ -88,8 +72,8 @@ async def live(broker: LocalBroker, topic: str, group: dict, events: int, tmp: P
 
 
 async def backfill(broker: LocalBroker, topic: str, group: dict, events: int, tmp: Path) -> dict:
-    worker = Worker(_env(broker, f"bf-fill-{uuid.uuid4().hex[:6]}", topic, tmp / "fill"),
-                    tmp / "fill.log")  # fmt: skip
+    env = worker_env(broker, topic, tmp / "fill", f"bf-fill-{uuid.uuid4().hex[:6]}", None)
+    worker = Worker(env, tmp / "fill.log")
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     since = (datetime.now(UTC) - timedelta(days=2)).isoformat()
     try:

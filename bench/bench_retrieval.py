@@ -49,12 +49,18 @@ HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 def worker_env(
-    broker: LocalBroker, topic: str, state: Path, app_id: str | None = None, **extra: str
+    broker: LocalBroker,
+    topic: str,
+    state: Path,
+    app_id: str | None = None,
+    definitions: Path | None = DEFINITIONS,
+    **extra: str,
 ) -> dict[str, str]:
     """One benchmark worker's environment: its own app (unless ``app_id`` names a shared one),
-    web port and state directory on ``topic``; ``extra`` settings win."""
+    web port and state directory on ``topic``, started with ``definitions`` (None: none);
+    ``extra`` settings win."""
     app_id = app_id or f"bench-ret-{uuid.uuid4().hex[:6]}"
-    return {
+    env = {
         "SIGNALS_BROKER": broker.url,
         "SIGNALS_APP_ID": app_id,
         "SIGNALS_INPUT_TOPIC": topic,
@@ -65,9 +71,11 @@ def worker_env(
         "SIGNALS_DATA_DIR": str(state),
         "SIGNALS_LOG_LEVEL": "WARNING",
         "SIGNALS_API_TOKEN": API_TOKEN,
-        "SIGNALS_DEFINITIONS": str(DEFINITIONS),
         **extra,
     }
+    if definitions is not None:
+        env.setdefault("SIGNALS_DEFINITIONS", str(definitions))
+    return env
 
 
 async def stats(session: aiohttp.ClientSession, url: str) -> dict:
