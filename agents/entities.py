@@ -60,11 +60,13 @@ def register_entities(state: WorkerState) -> None:
     sweeper = Sweeper(state)
     last_sweep: dict[int, float] = {}
     entity_events = state.topics.entity_events
-    sequence = OffsetSequence()
 
-    def committed(tp: TP) -> int | None:
+    def committed(partition: int) -> int | None:
         known = getattr(app.consumer, "committed_offset", None)  # our transport's consumer
+        tp = TP(state.topics.entity_events_name, partition)
         return None if known is None else cast("int | None", known(tp))
+
+    sequence = OffsetSequence(committed)
 
     async def entities(stream: StreamT[bytes]) -> None:
         """Per batch: one read and at most one write per entity row (``agents.rows``), then a
@@ -84,9 +86,7 @@ def register_entities(state: WorkerState) -> None:
             generation = app.consumer_generation_id
             for record in batch:
                 partition = record.message.partition
-                start = committed(record.message.tp)
-                held = sequence.admit(generation, partition, record.message.offset, start)
-                if held is Admission.HOLD:
+                if sequence.admit(generation, partition, record.message.offset) is Admission.HOLD:
                     await _hold(state, sequence, record.message)
                     continue
                 partitions.add(partition)

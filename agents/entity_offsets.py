@@ -25,6 +25,7 @@ older ones).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import Enum
 
 __all__ = ["Admission", "OffsetSequence"]
@@ -40,24 +41,26 @@ class Admission(Enum):
 class OffsetSequence:
     """Per entity-events partition, the next offset the entity stage may apply."""
 
-    def __init__(self) -> None:
+    def __init__(self, committed: Callable[[int], int | None] = lambda partition: None) -> None:
+        """``committed``: a partition's committed offset (the next to read) when the consumer
+        knows it; asked for a partition's first record after a rebalance only."""
+        self._committed = committed
         self.rebased = 0  # times the records of a hole were found gone (see ``admit``)
         self._generation: int | None = None
         self._next: dict[int, int] = {}
         self._sought: dict[int, int] = {}  # the offset each partition was last sought back to
         self._held: dict[int, int] = {}  # the highest offset held since that seek
 
-    def admit(
-        self, generation: int, partition: int, offset: int, start: int | None = None
-    ) -> Admission:
-        """Whether the record at ``offset`` of ``partition`` may be applied now; ``start``: the
-        partition's committed offset (the next to read) when known, for its first record."""
+    def admit(self, generation: int, partition: int, offset: int) -> Admission:
+        """Whether the record at ``offset`` of ``partition`` may be applied now."""
         if generation != self._generation:  # a rebalance: positions start again
             self._generation = generation
             self._next.clear()
             self._sought.clear()
             self._held.clear()
-        expected = self._next.get(partition, start)
+        expected = self._next.get(partition)
+        if expected is None:
+            expected = self._committed(partition)
         if expected is None or offset == expected:
             self._next[partition] = offset + 1
             return Admission.APPLY

@@ -40,11 +40,11 @@ def test_partitions_are_independent() -> None:
 
 
 def test_the_first_record_is_expected_at_the_committed_offset() -> None:
-    sequence = OffsetSequence()
-    assert sequence.admit(1, 0, 103, start=100) is HOLD  # 100-102 were skipped
+    sequence = OffsetSequence({0: 100}.get)
+    assert sequence.admit(1, 0, 103) is HOLD  # 100-102 were skipped
     assert sequence.seek_to(0) == 100
-    assert sequence.admit(1, 0, 99, start=100) is APPLY  # older than the commit: a replay
-    assert sequence.admit(1, 0, 100, start=100) is APPLY
+    assert sequence.admit(1, 0, 99) is APPLY  # older than the commit: a replay
+    assert sequence.admit(1, 0, 100) is APPLY
     assert sequence.next(0) == 101
 
 
@@ -55,30 +55,33 @@ def test_without_a_committed_offset_the_first_record_sets_the_start() -> None:
 
 
 def test_a_new_generation_starts_every_partition_again() -> None:
-    sequence = OffsetSequence()
+    committed: dict[int, int] = {}
+    sequence = OffsetSequence(committed.get)
     assert sequence.admit(1, 0, 50) is APPLY
-    assert sequence.admit(2, 0, 20, start=20) is APPLY  # sought back to its commit: fine
+    committed[0] = 20
+    assert sequence.admit(2, 0, 20) is APPLY  # sought back to its commit: fine
     assert sequence.next(0) == 21
+    del committed[0]
     assert sequence.admit(3, 0, 90) is APPLY  # nothing known: the first record sets it
 
 
 def test_records_gone_to_retention_do_not_stall_the_partition() -> None:
     # Committed 100, but retention removed 100-119 while nobody read the partition.
-    sequence = OffsetSequence()
-    assert sequence.admit(1, 0, 120, start=100) is HOLD
+    sequence = OffsetSequence({0: 100}.get)
+    assert sequence.admit(1, 0, 120) is HOLD
     assert sequence.seek_to(0) == 100
-    assert sequence.admit(1, 0, 121, start=100) is HOLD  # still in flight from before the seek
+    assert sequence.admit(1, 0, 121) is HOLD  # still in flight from before the seek
     # The seek lands; the read starts at 120 again: 100-119 are gone, go on from there.
-    assert sequence.admit(1, 0, 120, start=100) is APPLY
+    assert sequence.admit(1, 0, 120) is APPLY
     assert sequence.rebased == 1
     assert [sequence.admit(1, 0, offset) for offset in (121, 122)] == [APPLY, APPLY]
 
 
 def test_a_single_held_record_read_again_after_the_seek_rebases() -> None:
-    sequence = OffsetSequence()
-    assert sequence.admit(1, 3, 50, start=40) is HOLD
+    sequence = OffsetSequence({3: 40}.get)
+    assert sequence.admit(1, 3, 50) is HOLD
     assert sequence.seek_to(3) == 40
-    assert sequence.admit(1, 3, 50, start=40) is APPLY  # 40-49 do not exist
+    assert sequence.admit(1, 3, 50) is APPLY  # 40-49 do not exist
     assert sequence.next(3) == 51
 
 
