@@ -21,6 +21,7 @@ import asyncio
 import itertools
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -246,6 +247,17 @@ async def latency_under_load(
     }
 
 
+def spy_on(worker: Worker, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """``py-spy record`` of the worker (its first ``seconds``), as raw collapsed stacks."""
+    if seconds <= 0:
+        return None
+    command = ["py-spy", "record", "--pid", str(worker.process.pid), "--duration"]
+    command += [str(int(seconds)), "--format", "raw", "--rate", "50", "-o", str(out)]
+    spy = Path(sys.executable).with_name("py-spy")
+    command[0] = str(spy) if spy.exists() else command[0]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
@@ -255,6 +267,10 @@ async def main() -> None:
     parser.add_argument("--sustain-seconds", type=float, default=30.0)
     parser.add_argument(
         "--definitions", default=str(DEFINITIONS), help="'none': built-in keys, no attributes"
+    )
+    parser.add_argument("--log-dir", help="keep the worker's log (INFO) here, one file per run")
+    parser.add_argument(
+        "--spy-seconds", type=float, default=0.0, help="py-spy record the worker this long"
     )
     args = parser.parse_args()
 
@@ -285,12 +301,15 @@ async def main() -> None:
             "SIGNALS_PARTITIONS": str(PARTITIONS),
             "SIGNALS_WEB_PORT": str(free_port()),
             "SIGNALS_DATA_DIR": str(Path(tmp) / "state"),
-            "SIGNALS_LOG_LEVEL": "WARNING",
+            "SIGNALS_LOG_LEVEL": "INFO" if args.log_dir else "WARNING",
             "SIGNALS_API_TOKEN": API_TOKEN,
         }
         if definitions:
             env["SIGNALS_DEFINITIONS"] = str(definitions)
-        worker = Worker(env, Path(tmp) / "worker.log")
+        log_dir = Path(args.log_dir) if args.log_dir else Path(tmp)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        worker = Worker(env, log_dir / f"worker-{app_id}.log")
+        spy = spy_on(worker, args.spy_seconds, log_dir / f"spy-{app_id}.txt")
         try:
             worker.wait_healthy()
             b = await measure_worker(worker, expected_applied, len(records))
@@ -335,6 +354,8 @@ async def main() -> None:
                 )
         finally:
             worker.stop()
+            if spy is not None:
+                spy.wait()
     out = Path(__file__).with_name("out")
     out.mkdir(exist_ok=True)
     (out / "pipeline.json").write_bytes(

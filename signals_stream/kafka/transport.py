@@ -23,6 +23,16 @@ often an idle consumer asks.
   hole right after the committed offset and makes undelivered offsets committable "gaps";
   both lost entity events around rebalances (``agents/entity_offsets.py``). ``forget`` drops
   a delivered message unacknowledged, for the entity stage's seek back.
+* **The producer keeps every topic it sends to in its metadata.** aiokafka's producer adds a
+  topic to the metadata it tracks only when the topic is not in the cluster metadata yet; a
+  producer whose tracked list is still empty asks the broker for every topic, so the first
+  topics it sends to are known without being tracked. The first send to a topic that does not
+  exist yet (the interventions topic, at the first firing) tracks that topic alone, the next
+  refresh drops the others, and batches for a dropped topic (entity events) have no leader:
+  the sender then asks for metadata in a loop with no backoff, starving the event loop, and
+  the first commit's flush waits until some send happens to re-add the topic (~26-30 s: the
+  issue's intermittent slow mode, 4 of 5 benchmark runs). Each topic is now tracked before
+  its first send (``track_topic``).
 * **A stopped worker leaves its group** on a broker that numbers generations from 0 (Tansu),
   where aiokafka would not send LeaveGroup (``kafka/group_exit.py``).
 """
@@ -34,13 +44,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import faust
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaClient, TopicPartition
+from aiokafka.structs import RecordMetadata
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message, TransportT
 
 from signals_stream.kafka.group_exit import GroupMember, member_left_behind
 
-__all__ = ["EndOffsets", "LeaveGroup", "SignalsApp"]
+__all__ = ["EndOffsets", "LeaveGroup", "SignalsApp", "track_topic"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +140,35 @@ class _Consumer(driver.Consumer):
         logger.warning("%s: offsets %d-%d were not delivered", tp, offset_from, offset_to - 1)
 
 
+def track_topic(client: AIOKafkaClient, topic: str) -> None:
+    """Make ``client`` keep ``topic`` in the metadata it refreshes (see the module docstring).
+
+    A set lookup when the topic is tracked already; otherwise one metadata refresh."""
+    if topic not in client._topics:  # noqa: SLF001 - aiokafka has no public accessor
+        client.add_topic(topic)
+
+
+class _Producer(driver.Producer):
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+        *,
+        transactional_id: str | None = None,
+    ) -> Awaitable[RecordMetadata]:
+        track_topic(self._ensure_producer().client, topic)
+        return await super().send(
+            topic, key, value, partition, timestamp, headers, transactional_id=transactional_id
+        )
+
+
 class _Transport(driver.Transport):
     Consumer = _Consumer
+    Producer = _Producer
 
 
 def _tp(tp: TP) -> TopicPartition:
