@@ -149,21 +149,9 @@ def track_topic(client: AIOKafkaClient, topic: str) -> None:
 
 
 class _Producer(driver.Producer):
-    async def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        timestamp: float | None,
-        headers: Any,
-        *,
-        transactional_id: str | None = None,
-    ) -> Awaitable[RecordMetadata]:
+    async def send(self, topic: str, *args: Any, **kwargs: Any) -> Awaitable[RecordMetadata]:
         track_topic(self._ensure_producer().client, topic)
-        return await super().send(
-            topic, key, value, partition, timestamp, headers, transactional_id=transactional_id
-        )
+        return await super().send(topic, *args, **kwargs)
 
 
 class _Transport(driver.Transport):
