@@ -8,13 +8,17 @@
   (d) two worker processes of one app on the same topic (scaling; the 2 cores are shared with
       the broker, so the ceiling for two is well under 2x).
 
-Run: python bench/bench_peers.py [--events 100000] [--users 20000] [--skip-quix]
+Each round runs (a)-(d) in turn on the same topic (--rounds N: interleaved rounds, medians and
+ranges); (b) and (c) also give the time from the process start to its first event.
+
+Run: python bench/bench_peers.py [--events 100000] [--users 20000] [--rounds 3] [--skip-quix]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,10 +150,73 @@ async def two_workers(workers: list[Worker], expected_applied: int, events: int)
         return events / (time.perf_counter() - started)
 
 
+async def one_round(
+    broker: LocalBroker, topic: str, records: int, expected: int, tmp: Path, skip_quix: bool
+) -> dict[str, float]:
+    """(a)-(d) once, on the topic already holding ``records`` events."""
+    results: dict[str, float] = {"ceiling": await ceiling(broker.bootstrap, topic, records)}
+    print(f"(a) ceiling: {results['ceiling']:,.0f} events/s", flush=True)
+    definitions = full_workload(tmp / "definitions.yaml")
+    if not skip_quix:
+        quix = run_quix(broker.bootstrap, topic, records, tmp / f"quix-{uuid.uuid4().hex[:6]}")
+        results["quix"] = quix["events"] / quix["seconds"]
+        results["quix_cpu_us"] = quix["cpu_seconds"] / quix["events"] * 1e6
+        results["quix_start_to_first_s"] = quix["start_to_first_s"]
+        print(
+            f"(b) Quix Streams, tumbling count+sum per user: {results['quix']:,.0f} events/s "
+            f"({results['quix_cpu_us']:.0f} us CPU/event), first event "
+            f"{results['quix_start_to_first_s']:.1f} s after its start",
+            flush=True,
+        )
+    app_id = f"one-{uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
+    one = Worker(worker_env(broker, app_id, topic, tmp / app_id, definitions), tmp / "one.log")
+    try:
+        one.wait_healthy()
+        measured = await measure_worker(one, expected, records)
+        results["worker_start_to_first_s"] = measured["first_event_at"] - started
+    finally:
+        one.stop()
+    results["one_worker"] = measured["events_per_s"]
+    results["one_worker_cpu_us"] = measured["cpu_us_per_event"]
+    vs_quix = f", {results['one_worker'] / results['quix']:.2f} x Quix" if "quix" in results else ""
+    print(
+        f"(c) one worker, full workload: {results['one_worker']:,.0f} events/s "
+        f"({results['one_worker'] / results['ceiling']:.2f} x ceiling{vs_quix}), "
+        f"{measured['cpu_us_per_event']:.0f} us CPU/event, peak RSS "
+        f"{measured['peak_rss_mb']:.0f} MB, first event "
+        f"{results['worker_start_to_first_s']:.1f} s after the command",
+        flush=True,
+    )
+    app_id = f"two-{uuid.uuid4().hex[:6]}"
+    pair = [
+        Worker(
+            worker_env(broker, app_id, topic, tmp / f"{app_id}-{i}", definitions),
+            tmp / f"{app_id}-{i}.log",
+        )
+        for i in range(2)
+    ]
+    try:
+        for worker in pair:
+            worker.wait_healthy()
+        results["two_workers"] = await two_workers(pair, expected, records)
+    finally:
+        for worker in pair:
+            worker.stop()
+    results["two_vs_one"] = results["two_workers"] / results["one_worker"]
+    print(
+        f"(d) two workers: {results['two_workers']:,.0f} events/s "
+        f"({results['two_vs_one']:.2f} x one worker)",
+        flush=True,
+    )
+    return results
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of (a)-(d)")
     parser.add_argument("--skip-quix", action="store_true")
     args = parser.parse_args()
     generated = generate_events(
@@ -158,63 +225,23 @@ async def main() -> None:
     records = [(ev.key, ev.line) for ev, _ in zip(generated, range(args.events), strict=False)]
     plan = load_definitions(DEFINITIONS).catalog().routing_plan()
     expected = sum(len(entity_projections(parse_record(line), plan)) for _, line in records)
-    results: dict[str, float] = {}
+    rounds: list[dict[str, float]] = []
     with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        definitions = full_workload(tmp / "definitions.yaml")
         topic = f"peers-{uuid.uuid4().hex[:6]}-in"
         await ensure_topics([broker.bootstrap], [TopicSpec(topic, PARTITIONS)])
         await produce_records([broker.bootstrap], topic, records)
-        results["ceiling"] = await ceiling(broker.bootstrap, topic, len(records))
-        print(f"(a) ceiling: {results['ceiling']:,.0f} events/s", flush=True)
-        if not args.skip_quix:
-            quix = run_quix(broker.bootstrap, topic, len(records), tmp / "quix")
-            results["quix"] = quix["events"] / quix["seconds"]
-            print(
-                f"(b) Quix Streams, tumbling count+sum per user: {results['quix']:,.0f} events/s "
-                f"({quix['cpu_seconds'] / quix['events'] * 1e6:.0f} us CPU/event)",
-                flush=True,
+        for index in range(args.rounds):
+            print(f"round {index + 1} of {args.rounds}", flush=True)
+            tmp = Path(tmp_dir) / f"round-{index}"
+            tmp.mkdir()
+            rounds.append(
+                await one_round(broker, topic, len(records), expected, tmp, args.skip_quix)
             )
-        one = Worker(
-            worker_env(broker, f"one-{uuid.uuid4().hex[:6]}", topic, tmp / "one", definitions),
-            tmp / "one.log",
-        )
-        try:
-            one.wait_healthy()
-            measured = await measure_worker(one, expected, len(records))
-        finally:
-            one.stop()
-        results["one_worker"] = measured["events_per_s"]
-        vs_quix = (
-            f", {results['one_worker'] / results['quix']:.2f} x Quix" if "quix" in results else ""
-        )
-        print(
-            f"(c) one worker, full workload: {results['one_worker']:,.0f} events/s "
-            f"({results['one_worker'] / results['ceiling']:.2f} x ceiling{vs_quix}), "
-            f"{measured['cpu_us_per_event']:.0f} us CPU/event, peak RSS "
-            f"{measured['peak_rss_mb']:.0f} MB",
-            flush=True,
-        )
-        app_id = f"two-{uuid.uuid4().hex[:6]}"
-        pair = [
-            Worker(
-                worker_env(broker, app_id, topic, tmp / f"two-{i}", definitions),
-                tmp / f"two-{i}.log",
-            )
-            for i in range(2)
-        ]
-        try:
-            for worker in pair:
-                worker.wait_healthy()
-            results["two_workers"] = await two_workers(pair, expected, len(records))
-        finally:
-            for worker in pair:
-                worker.stop()
-        print(
-            f"(d) two workers: {results['two_workers']:,.0f} events/s "
-            f"({results['two_workers'] / results['one_worker']:.2f} x one worker)",
-            flush=True,
-        )
+    results = {name: [r[name] for r in rounds] for name in rounds[0]}
+    if args.rounds > 1:
+        for name, values in results.items():
+            print(f"    {name}: median {statistics.median(values):,.2f} "
+                  f"(range {min(values):,.2f}-{max(values):,.2f})")  # fmt: skip
     OUT.mkdir(exist_ok=True)
     (OUT / "peers.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 

@@ -102,6 +102,7 @@ async def measure_worker(worker: Worker, expected_applied: int, events: int) -> 
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"}) as session:
         while (await stats(session, worker.url))["applied"] == 0:
             await asyncio.sleep(0.05)
+        first_event_at = time.monotonic()
         t0, cpu0 = time.perf_counter(), cpu_seconds(pid)
         while (await stats(session, worker.url))["applied"] < expected_applied:
             await asyncio.sleep(0.1)
@@ -112,6 +113,7 @@ async def measure_worker(worker: Worker, expected_applied: int, events: int) -> 
         "events_per_s": events / elapsed,
         "cpu_us_per_event": cpu / events * 1e6,
         "peak_rss_mb": peak_rss_mb(pid),
+        "first_event_at": first_event_at,  # time.monotonic()
     }
 
 
