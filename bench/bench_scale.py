@@ -31,6 +31,7 @@ from aiokafka.partitioner import DefaultPartitioner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import peak_rss_mb  # noqa: E402
+from bench.report import save  # noqa: E402
 from signals_stream.devtools.broker import LocalBroker  # noqa: E402
 from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.engine import fold_events  # noqa: E402
@@ -174,6 +175,10 @@ def main() -> None:
                 f"(b) worker restores it (start {total_s:.1f} s - idle start {idle_s:.1f} s) "
                 f"{restore_s:8.1f} s   {args.entities / restore_s:10,.0f} rows/s   "
                 f"x{restore_s / bare_s:.1f} the bare read"
+            )
+            save(
+                "scale",
+                {"entities": args.entities, "bare_s": bare_s, "restore_s": restore_s},
             )
             print(
                 f"(c) peak RSS: {rss:,.0f} MB with {args.entities:,} entities, "

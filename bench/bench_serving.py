@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_pipeline import pct  # noqa: E402
 from bench.bench_retrieval import HEADERS, PARTITIONS, worker_env  # noqa: E402
+from bench.report import save  # noqa: E402
 from signals_stream.devtools.broker import LocalBroker  # noqa: E402
 from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.devtools.produce import produce_records  # noqa: E402
@@ -59,7 +60,9 @@ async def http_floor(session: aiohttp.ClientSession, url: str, reads: int) -> li
     return floor
 
 
-async def measure(workers: list[Worker], api: Worker, users: list[str], reads: int) -> None:
+async def measure(
+    workers: list[Worker], api: Worker, users: list[str], reads: int, rate: float
+) -> None:
     async with aiohttp.ClientSession(headers=HEADERS) as session:
         floor = await http_floor(session, workers[0].url, reads)
         print(
@@ -92,6 +95,9 @@ async def measure(workers: list[Worker], api: Worker, users: list[str], reads: i
                 f"Redis (api) p50 {pct(redis, 0.5):.2f} / p99 {pct(redis, 0.99):.2f} ms",
             ]
             print("    " + " | ".join(p for p in parts if p), flush=True)
+            if size == 1 and owner:
+                one_id = {"owner_p99_ms": pct(owner, 0.99), "redis_p99_ms": pct(redis, 0.99)}
+                save("serving", {"rate": rate, **one_id})
 
 
 def main() -> None:
@@ -150,7 +156,7 @@ def main() -> None:
                     flush=True,
                 )
                 try:
-                    await measure(workers, api, users, args.reads)
+                    await measure(workers, api, users, args.reads, args.rate)
                 finally:
                     feeder.cancel()
 

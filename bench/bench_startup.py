@@ -25,11 +25,11 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_retrieval import DEFINITIONS, HEADERS, worker_env  # noqa: E402
+from bench.report import save  # noqa: E402
 from signals_stream.devtools.broker import LocalBroker  # noqa: E402
 from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.devtools.produce import produce_records  # noqa: E402
@@ -160,9 +160,7 @@ async def main() -> None:
     summary = {name: [r[name] for r in rounds] for name in rounds[0]}
     print(f"(a) fresh start to first event: {_summary(summary['fresh_first_event_s'])}")
     print(f"(b) restart to first read served: {_summary(summary['restart_serving_s'])}")
-    out = Path(__file__).with_name("out")
-    out.mkdir(exist_ok=True)
-    (out / "startup.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    save("startup", summary)
 
 
 if __name__ == "__main__":

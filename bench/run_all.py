@@ -1,6 +1,8 @@
 """Run every benchmark in turn (``make bench``) and write ``bench/RESULTS.md``: the date, the
 machine, each command and what it printed. Each benchmark reports ratios against its own
-baseline, measured in the same run, because these machines are shared and noisy.
+baseline, measured in the same run, because these machines are shared and noisy. A summary
+table (``bench/summary.py``) heads the file: the peers' interleaved rounds, start-up, restore,
+reads under load and latency, from the figures each benchmark left in ``bench/out/``.
 
     python bench/run_all.py [--quick]     # --quick: smaller sizes, for a smoke run
 """
@@ -15,6 +17,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import summary  # noqa: E402
+
 HERE = Path(__file__).parent
 PREVIOUS_LATENCY_DEFAULTS = (
     "before:SIGNALS_CONSUMER_FETCH_MAX_WAIT_MS=100,SIGNALS_AGENT_BATCH_WITHIN_MS=20,"
@@ -24,7 +30,8 @@ FULL = [
     ["bench_parser.py"],
     ["bench_aggregations.py"],
     ["bench_pipeline.py"],
-    ["bench_peers.py"],
+    ["bench_peers.py", "--rounds", "3"],
+    ["bench_startup.py"],
     ["bench_registry.py"],
     # The previous defaults as the in-run baseline of the current ones.
     ["bench_latency.py", "--config", PREVIOUS_LATENCY_DEFAULTS],
@@ -42,6 +49,7 @@ QUICK = [
     ["bench_aggregations.py"],
     ["bench_pipeline.py", "--events", "20000", "--users", "4000"],
     ["bench_peers.py", "--events", "20000", "--users", "4000"],
+    ["bench_startup.py", "--rounds", "1", "--events", "5000"],
     ["bench_registry.py", "--publishes", "10", "--reads", "50"],
     ["bench_latency.py", "--events", "10000", "--probes", "100"],
     ["bench_retrieval.py", "--events", "10000", "--users", "2000", "--rounds", "1"],
@@ -82,6 +90,7 @@ def main() -> int:
     plan = QUICK if "--quick" in sys.argv else FULL
     sections = []
     failed = 0
+    summary.clear()
     for args in plan:
         command = f"python bench/{' '.join(args)}"
         print(f"\n=== {command} ===", flush=True)
@@ -107,7 +116,7 @@ def main() -> int:
         f"Command: `python bench/run_all.py{' --quick' if plan is QUICK else ''}` "
         "(`make bench`). Read the ratios: absolute figures move with the machine's load.\n"
     )
-    (HERE / "RESULTS.md").write_text(header + "\n" + "\n".join(sections))
+    (HERE / "RESULTS.md").write_text(header + "\n" + summary.current() + "\n" + "\n".join(sections))
     return 1 if failed else 0
 
 
