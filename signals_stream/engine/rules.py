@@ -22,14 +22,10 @@ def watched_values(row: EntityRow, catalog: Catalog, key_name: str, now_ms: int)
 
     Read at ``now_ms`` right after the update, so rolling windows hold the values as of the
     triggering event."""
-    index = catalog.rules
-    values: dict[str, Any] = {}
-    for name in index.watched(key_name):
-        ref = index.reference(name)
-        group = None if ref is None else catalog.groups.get((ref.group, ref.version))
-        if ref is not None and group is not None:
-            values[name] = read_attribute(row, group.attribute(ref.attribute), now_ms)
-    return values
+    return {
+        name: read_attribute(row, attribute, now_ms)
+        for name, attribute in catalog.watched_attributes.get(key_name, ())
+    }
 
 
 def fire_interventions(
