@@ -1,7 +1,7 @@
 """Where the CPU of one event goes in the pure core, stage by stage (no broker, no RocksDB).
 
-Runs the workload of ``bench/definitions.yaml`` (or ``--definitions``) over generated enriched
-events through the same functions the worker runs, in batches as the worker sees them:
+Runs the full benchmark workload (``bench_peers.full_workload``: ``bench/definitions.yaml``
+and four more rules, 5 in all; or ``--definitions``) over generated enriched events through the same functions the worker runs, in batches as the worker sees them:
 
   parse + route   ``agents.ingest_step.IngestBatch`` (parse, validate, project, group by
                   entity-events partition)
@@ -22,6 +22,7 @@ import cProfile
 import itertools
 import pstats
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.ingest_step import IngestBatch  # noqa: E402
 from agents.rows import PendingRows, add_event  # noqa: E402
+from bench.bench_peers import full_workload  # noqa: E402
 from signals_stream.devtools.generator import GeneratorConfig, generate_events  # noqa: E402
 from signals_stream.engine.catalog import Catalog  # noqa: E402
 from signals_stream.engine.step import step_row  # noqa: E402
@@ -38,7 +40,6 @@ from signals_stream.ops.stats import IngestStats  # noqa: E402
 from signals_stream.registry.loader import load_definitions  # noqa: E402
 from signals_stream.routing import decode_entity_events, encode_entity_event_records  # noqa: E402
 
-DEFINITIONS = Path(__file__).with_name("definitions.yaml")
 PARTITIONS = 4
 BATCH = 1000  # input records per poll, and entity events per entity batch (about)
 
@@ -84,9 +85,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=4_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--definitions", type=Path, default=DEFINITIONS)
+    parser.add_argument("--definitions", type=Path, help="default: the full workload")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     args = parser.parse_args()
+    if args.definitions is None:
+        args.definitions = full_workload(Path(tempfile.mkdtemp()) / "full.yaml")
     catalog = load_definitions(args.definitions).catalog()
     config = GeneratorConfig(users=args.users, seed=7)
     lines = [e.line for e in itertools.islice(generate_events(config), args.events)]
@@ -105,7 +109,7 @@ def main() -> None:
         profiler.enable()
         run(lines, catalog, time.process_time)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(40)
 
 
 if __name__ == "__main__":
