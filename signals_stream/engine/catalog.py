@@ -294,6 +294,21 @@ class Catalog:
             found[key_name] = tuple(pairs)
         return found
 
+    @cached_property
+    def watched_programs(self) -> dict[str, KeyProgram]:
+        """Per attribute key with rules: its program restricted to the slots rules read.
+        Slots fold independently, so folding only these gives the watched values exactly
+        (``engine.rules.first_triggers`` re-folds with it)."""
+        found: dict[str, KeyProgram] = {}
+        for key_name, pairs in self.watched_attributes.items():
+            program = self.programs.get(key_name)
+            if program is not None:
+                read = {attribute.slot.id for _, attribute in pairs}
+                found[key_name] = KeyProgram(
+                    key=program.key, slots=tuple(s for s in program.slots if s.id in read)
+                )
+        return found
+
     @cached_property  # the sweep asks per row
     def synced_ttls(self) -> dict[str, int]:
         """``group_id`` -> TTL of every published warehouse group (for expiry)."""

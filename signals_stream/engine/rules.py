@@ -110,10 +110,10 @@ def first_triggers(
     ``previous``), found by folding the events one by one into ``start`` (the row before
     them; it is modified). Rules that hold only after the last event are left out.
 
-    Folding is the same step as the update's (same ``now_ms``), so after the last event the
-    values are the update's; every prefix is what an update of exactly those events would see.
+    Folding is the same step as the update's (same ``now_ms``) over the slots the rules read,
+    so after the last event the watched values are the update's; every prefix is what an update of exactly those events would see.
     """
-    program = catalog.programs.get(key_name)
+    program = catalog.watched_programs.get(key_name)  # only what the rules read
     pending = list(rules)
     found: dict[str, Event] = {}
     if program is None:
