@@ -1,7 +1,8 @@
 """Where the CPU of one event goes in the pure core, stage by stage (no broker, no RocksDB).
 
 Runs the full benchmark workload (``bench_peers.full_workload``: ``bench/definitions.yaml``
-and four more rules, 5 in all; or ``--definitions``) over generated enriched events through the same functions the worker runs, in batches as the worker sees them:
+and four more rules, 5 in all; or ``--definitions``) over generated enriched events through
+the same functions the worker runs, in batches as the worker sees them:
 
   parse + route   ``agents.ingest_step.IngestBatch`` (parse, validate, project, group by
                   entity-events partition)

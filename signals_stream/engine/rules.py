@@ -111,7 +111,8 @@ def first_triggers(
     them; it is modified). Rules that hold only after the last event are left out.
 
     Folding is the same step as the update's (same ``now_ms``) over the slots the rules read,
-    so after the last event the watched values are the update's; every prefix is what an update of exactly those events would see.
+    so after the last event the watched values are the update's; every prefix is what an
+    update of exactly those events would see.
     """
     program = catalog.watched_programs.get(key_name)  # only what the rules read
     pending = list(rules)
