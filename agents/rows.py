@@ -81,6 +81,7 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
     dedupe_ids = state.settings.dedupe_event_ids
     now_ms = int(time.time() * 1000)
     fired_rows: list[tuple[int, bytes, bytes]] = []
+    decoded: dict[bytes, Event] = {}  # each projection decoded once for all its keys' rows
     acks: list[Awaitable[RecordMetadata]] = []
     for row_key, (partition, key_name, entity_id, events) in pending.items():
         update = step_row(
@@ -91,6 +92,7 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
             events,
             now_ms,
             dedupe_ids=dedupe_ids,
+            decoded=decoded,
         )
         if update.instances:
             for instance in update.instances:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from signals_stream.definitions.attributes import Attribute
-from signals_stream.definitions.criteria import Criteria, Predicate, compile_criteria
+from signals_stream.definitions.criteria import Criteria, Predicate, always, compile_criteria
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.definitions.evaluate import (
     EventView,
@@ -41,6 +41,7 @@ __all__ = [
     "compile_group",
     "compile_key",
     "needed_fields",
+    "no_value",
 ]
 
 _DERIVED_TSTAMP = AtomicProperty(name="derived_tstamp")
@@ -48,11 +49,8 @@ _SPEC_KEY = shred_key("contexts", *EVENT_SPECIFICATION_SCHEMA)
 _EVENT_COLUMNS = frozenset({"event_vendor", "event_name", "event_version"})
 
 
-def _always(event: EventView) -> bool:
-    return True
-
-
-def _no_value(event: EventView) -> None:
+def no_value(event: EventView) -> None:
+    """The value getter of an attribute whose reducer takes none (``counter``)."""
     return None
 
 
@@ -133,7 +131,7 @@ def compile_events(selectors: Iterable[EventSelector]) -> Predicate:
     specs: set[str] = set()
     selectors = tuple(selectors)
     if not selectors:
-        return _always
+        return always
     for sel in selectors:
         if sel.event_specification_id is not None:
             specs.add(sel.event_specification_id)
@@ -142,7 +140,7 @@ def compile_events(selectors: Iterable[EventSelector]) -> Predicate:
         if None not in triple:
             exact.add(triple)
         elif triple == (None, None, None):
-            return _always  # a selector without fields selects everything
+            return always  # a selector without fields selects everything
         else:
             partial.append(triple)
     partial_t = tuple(partial)
@@ -222,7 +220,7 @@ def compile_attribute(attribute: Attribute, key: AttributeKey) -> CompiledAttrib
         time_unit=attribute.time_unit,
         matches_event=compile_events(attribute.events),
         passes_criteria=compile_criteria(attribute.criteria),
-        value=_no_value if prop is None else compile_property(prop),
+        value=no_value if prop is None else compile_property(prop),
         needs=attribute_needs(attribute),
         definition=attribute,
         selects_by_identity=all(s.event_specification_id is None for s in attribute.events or ()),

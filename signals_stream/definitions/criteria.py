@@ -225,18 +225,19 @@ def compile_criterion(criterion: Criterion) -> Predicate:
     return predicate
 
 
-def _always(event: EventView) -> bool:
+def always(event: EventView) -> bool:
+    """The predicate of no criteria (and of no selectors): every event passes."""
     return True
 
 
 def compile_criteria(criteria: Criteria | None) -> Predicate:
     """Compile an attribute's criteria; no criteria accept every event."""
     if criteria is None:
-        return _always
+        return always
     every = tuple(compile_criterion(c) for c in criteria.all or ())
     some = tuple(compile_criterion(c) for c in criteria.any or ())
     if not every and not some:
-        return _always
+        return always
 
     def passes(event: EventView) -> bool:
         for predicate in every:

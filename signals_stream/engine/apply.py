@@ -43,6 +43,7 @@ def apply_record(
     *,
     now_ms: int,
     dedupe_ids: int = 0,
+    decoded: dict[bytes, Event] | None = None,
 ) -> Applied:
     """Fold an entity's ``(input partition, input offset, projection)`` events into ``row``,
     skipping those applied before (by source offset).
@@ -50,6 +51,9 @@ def apply_record(
     Args:
         dedupe_ids: when > 0, also drop events whose Snowplow ``event_id`` is among the last
             ``dedupe_ids`` ids this row applied (the pipeline upstream is at-least-once too).
+        decoded: projections decoded so far, by their bytes (shared by the rows of one batch:
+            an event routed to several keys is decoded once, not once per key). Events are
+            read-only to the engine, so one decoded event can serve every row.
     """
     fresh = []
     sourced: list[tuple[Sequence[object], Event]] = []  # (the item as given, its event)
@@ -61,7 +65,12 @@ def apply_record(
             replays += 1
             continue
         row.mark_applied(partition, offset)
-        event = Event.from_projection(projection)
+        if decoded is None:
+            event = Event.from_projection(projection)
+        else:
+            event = decoded.get(projection)  # type: ignore[assignment]
+            if event is None:
+                event = decoded[projection] = Event.from_projection(projection)
         if seen is not None:
             if event.event_id in seen:
                 duplicates += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from signals_stream.aggregations import get_reducer
 from signals_stream.definitions import (
@@ -25,7 +25,10 @@ from signals_stream.definitions import (
     NeededFields,
     compile_group,
 )
+from signals_stream.definitions.compiled import no_value
+from signals_stream.definitions.criteria import Predicate, always
 from signals_stream.definitions.durations import duration_ms
+from signals_stream.definitions.evaluate import Getter
 from signals_stream.definitions.event_logs import CompiledEventLog, EventLog, compile_event_log
 from signals_stream.engine.synced import SyncedGroup
 from signals_stream.engine.windows import Window, effective_ttl, window_for
@@ -37,6 +40,7 @@ from signals_stream.routing import KeyRoute, RoutingPlan
 __all__ = [
     "Backfill",
     "Catalog",
+    "FoldStep",
     "backfill_id",
     "KeyProgram",
     "PublishedGroup",
@@ -73,6 +77,41 @@ class Slot:
 _IDENTITY_CACHE_LIMIT = 4096  # identities are few; bounded against junk input
 
 
+class FoldStep(NamedTuple):
+    """One slot's update, specialised for the events of one identity (``engine.fold``).
+
+    Flattened from the slot so the fold does no attribute lookups and no per-attribute
+    dispatch: the checks an attribute does not need are ``None``.
+    """
+
+    slot_id: str
+    windowed: bool  # a rolling window: events from the future are kept out
+    select: Predicate | None  # event-specification selectors, run per event; None: selected
+    criteria: Predicate | None  # None: no criteria
+    value: Getter | None  # None: the reducer takes no value (``counter``)
+    skips_none: bool
+    add: Any  # Window.add
+    initial: Any  # Window.initial
+    retention_ms: int | None
+    since_ms: int
+
+
+def _fold_step(slot: Slot) -> FoldStep:
+    attribute = slot.attribute
+    return FoldStep(
+        slot_id=slot.id,
+        windowed=attribute.period_ms is not None,
+        select=None if attribute.selects_by_identity else attribute.matches_event,
+        criteria=None if attribute.passes_criteria is always else attribute.passes_criteria,
+        value=None if attribute.value is no_value else attribute.value,
+        skips_none=slot.skips_none,
+        add=slot.window.add,
+        initial=slot.window.initial,
+        retention_ms=slot.retention_ms,
+        since_ms=slot.since_ms,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class KeyProgram:
     """Everything computed for entities of one attribute key."""
@@ -83,6 +122,30 @@ class KeyProgram:
     _by_identity: dict[tuple[str | None, str | None, str | None], tuple[Slot, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # The same, as the fold runs them (``steps``).
+    _steps: dict[tuple[str | None, str | None, str | None], tuple[FoldStep, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    _slot_by_id: dict[str, Slot] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def slot_by_id(self) -> dict[str, Slot]:
+        """The slots by id (built once)."""
+        if not self._slot_by_id and self.slots:
+            self._slot_by_id.update((slot.id, slot) for slot in self.slots)
+        return self._slot_by_id
+
+    def steps(self, event: Event) -> tuple[FoldStep, ...]:
+        """:meth:`candidates` compiled for the fold, decided once per identity."""
+        identity = (event.event_vendor, event.event_name, event.event_version)
+        found = self._steps.get(identity)
+        if found is None:
+            if len(self._steps) >= _IDENTITY_CACHE_LIMIT:
+                self._steps.clear()
+            found = self._steps[identity] = tuple(map(_fold_step, self.candidates(event)))
+        return found
 
     def candidates(self, event: Event) -> tuple[Slot, ...]:
         """The slots that may accept ``event``: those its identity selects (decided once per
@@ -214,6 +277,36 @@ class Catalog:
             found[key] = KeyProgram(
                 key=program.key, slots=tuple(s for s in program.slots if s.id not in filled)
             )
+        return found
+
+    @cached_property  # every step of a watched row asks, twice
+    def watched_attributes(self) -> dict[str, tuple[tuple[str, ReadableAttribute], ...]]:
+        """Per attribute key: ``(group:attribute, the attribute as read)`` of every attribute
+        a rule on its entities reads (``engine.rules.watched_values``), resolved once."""
+        found: dict[str, tuple[tuple[str, ReadableAttribute], ...]] = {}
+        for key_name in self.rules.by_key:
+            pairs = []
+            for name in sorted(self.rules.watched(key_name)):
+                ref = self.rules.reference(name)
+                group = None if ref is None else self.groups.get((ref.group, ref.version))
+                if ref is not None and group is not None:
+                    pairs.append((name, group.attribute(ref.attribute)))
+            found[key_name] = tuple(pairs)
+        return found
+
+    @cached_property
+    def watched_programs(self) -> dict[str, KeyProgram]:
+        """Per attribute key with rules: its program restricted to the slots rules read.
+        Slots fold independently, so folding only these gives the watched values exactly
+        (``engine.rules.first_triggers`` re-folds with it)."""
+        found: dict[str, KeyProgram] = {}
+        for key_name, pairs in self.watched_attributes.items():
+            program = self.programs.get(key_name)
+            if program is not None:
+                read = {attribute.slot.id for _, attribute in pairs}
+                found[key_name] = KeyProgram(
+                    key=program.key, slots=tuple(s for s in program.slots if s.id in read)
+                )
         return found
 
     @cached_property  # the sweep asks per row

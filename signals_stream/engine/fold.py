@@ -32,33 +32,34 @@ def fold_events(
     changed: set[str] = set()
     attrs = row.attrs
     horizon_ms = now_ms + FUTURE_TOLERANCE_MS
+    steps = program.steps
     for event in events:
         event_time_ms = event.event_time_ms
         event_id = event.event_id
         from_future = event_time_ms > horizon_ms
-        for slot in program.candidates(event):
-            attribute = slot.attribute
-            if from_future and attribute.period_ms is not None:
+        # One specialised step per slot the event's identity selects (``KeyProgram.steps``).
+        for (sid, windowed, select, criteria, get, skips_none, add, initial, retention_ms,
+             since_ms) in steps(event):  # fmt: skip
+            if from_future and windowed:
                 continue
-            if attribute.selects_by_identity:  # the identity already matched its selectors
-                if not attribute.passes_criteria(event):
-                    continue
-            elif not attribute.accepts(event):
+            if select is not None and not select(event):
                 continue
-            value = attribute.value(event)
-            if value is None and slot.skips_none:
+            if criteria is not None and not criteria(event):
                 continue
-            entry = attrs.get(slot.id)
+            value = None if get is None else get(event)
+            if value is None and skips_none:
+                continue
+            entry = attrs.get(sid)
             if (
                 entry is None
-                or expired(entry[1], slot.retention_ms, now_ms)
-                or slot.stale(entry[1])
+                or (retention_ms is not None and now_ms - entry[1] >= retention_ms)
+                or entry[1] < since_ms
             ):
-                state = slot.window.initial()
+                state = initial()
             else:
                 state = entry[0]
-            attrs[slot.id] = [slot.window.add(state, value, event_time_ms, event_id), now_ms]
-            changed.add(slot.id)
+            attrs[sid] = [add(state, value, event_time_ms, event_id), now_ms]
+            changed.add(sid)
     return changed
 
 
@@ -69,7 +70,7 @@ def prune_row(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
     Returns:
         True when something was dropped.
     """
-    live = {} if program is None else {slot.id: slot for slot in program.slots}
+    live = {} if program is None else program.slot_by_id()
     dead = [
         sid
         for sid, (_, updated_ms) in row.attrs.items()

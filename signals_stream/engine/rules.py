@@ -22,14 +22,10 @@ def watched_values(row: EntityRow, catalog: Catalog, key_name: str, now_ms: int)
 
     Read at ``now_ms`` right after the update, so rolling windows hold the values as of the
     triggering event."""
-    index = catalog.rules
-    values: dict[str, Any] = {}
-    for name in index.watched(key_name):
-        ref = index.reference(name)
-        group = None if ref is None else catalog.groups.get((ref.group, ref.version))
-        if ref is not None and group is not None:
-            values[name] = read_attribute(row, group.attribute(ref.attribute), now_ms)
-    return values
+    return {
+        name: read_attribute(row, attribute, now_ms)
+        for name, attribute in catalog.watched_attributes.get(key_name, ())
+    }
 
 
 def fire_interventions(
@@ -114,10 +110,11 @@ def first_triggers(
     ``previous``), found by folding the events one by one into ``start`` (the row before
     them; it is modified). Rules that hold only after the last event are left out.
 
-    Folding is the same step as the update's (same ``now_ms``), so after the last event the
-    values are the update's; every prefix is what an update of exactly those events would see.
+    Folding is the same step as the update's (same ``now_ms``) over the slots the rules read,
+    so after the last event the watched values are the update's; every prefix is what an
+    update of exactly those events would see.
     """
-    program = catalog.programs.get(key_name)
+    program = catalog.watched_programs.get(key_name)  # only what the rules read
     pending = list(rules)
     found: dict[str, Event] = {}
     if program is None:

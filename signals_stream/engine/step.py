@@ -18,6 +18,7 @@ from signals_stream.engine.apply import SourcedEvent, apply_record
 from signals_stream.engine.catalog import Catalog
 from signals_stream.engine.row import decode_row, encode_row
 from signals_stream.engine.rules import fire_interventions, watched_values
+from signals_stream.events.event import Event
 from signals_stream.interventions.instance import InstanceDict
 
 __all__ = ["RowUpdate", "step_row"]
@@ -42,6 +43,7 @@ def step_row(
     now_ms: int,
     *,
     dedupe_ids: int = 0,
+    decoded: dict[bytes, Event] | None = None,
 ) -> RowUpdate:
     """Apply ``events`` (in input order) to the row stored as ``raw`` (``None``: a new entity).
 
@@ -49,13 +51,18 @@ def step_row(
     before the update; each firing gives one instance per target, its id derived from the
     event after which the criteria first held, so the ids do not depend on batching.
 
+    ``decoded`` is shared by the rows of one batch so that each projection is decoded once
+    (``engine.apply.apply_record``).
+
     Raises:
         StateError: ``raw`` is not a row this version can read.
     """
     row = decode_row(raw)
     watched = bool(catalog.rules.watched(key_name))
     previous = watched_values(row, catalog, key_name, now_ms) if watched else {}
-    done = apply_record(row, catalog, key_name, events, now_ms=now_ms, dedupe_ids=dedupe_ids)
+    done = apply_record(
+        row, catalog, key_name, events, now_ms=now_ms, dedupe_ids=dedupe_ids, decoded=decoded
+    )
     instances: list[InstanceDict] = []
     if watched and done.events:
         instances = fire_interventions(

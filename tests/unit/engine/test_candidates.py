@@ -83,3 +83,17 @@ def test_candidates_leave_out_slots_whose_identity_selectors_cannot_match() -> N
         "everything",
     }
     assert program.candidates(_event()) == tuple(names.values())
+
+
+def test_fold_steps_keep_only_the_checks_an_attribute_needs() -> None:
+    program = build_catalog(GROUP).programs["domain_userid"]
+    steps = {s.slot_id: s for s in program.steps(_event())}
+    by_name = {s.attribute.name: steps[s.id] for s in program.slots}
+    # the identity already decided page_views; only the spec selector and criteria remain
+    assert by_name["page_views"].select is None and by_name["page_views"].criteria is None
+    assert by_name["spec_42"].select is not None
+    assert by_name["home_views"].criteria is not None
+    assert all(s.value is None for s in steps.values())  # counters read no value
+    assert {s.slot_id for s in program.steps(_event(click=True))} == {
+        s.id for s in program.slots if s.attribute.name in ("spec_42", "everything")
+    }
