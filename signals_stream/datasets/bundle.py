@@ -21,10 +21,7 @@ from signals_stream.datasets.anchors import ANCHOR_ID, ANCHOR_TS, LABEL, anchors
 from signals_stream.datasets.models import (
     DEFAULT_ANCHORS_TABLE,
     DEFAULT_DATASET_TABLE,
-    AttributeSqlFile,
     DatasetBundleRequest,
-    DatasetBundleResponse,
-    DatasetSqlFile,
     UserSuppliedAnchors,
     WarehouseTable,
 )
@@ -60,23 +57,6 @@ class Bundle:
     @property
     def stages(self) -> tuple[Stage, ...]:
         return (self.anchors, *(s for _, s in self.attributes), self.dataset)
-
-    def response(self) -> DatasetBundleResponse:
-        """The ``datasets/sql`` answer: each stage's table and its SQL file."""
-
-        def file(stage: Stage) -> dict[str, object]:
-            ref = stage.table
-            sql = ";\n".join(create_table_sql(stage, self.dialect)) + ";\n"
-            return {"database": ref.database, "schema": ref.schema, "table": ref.table, "sql": sql}
-
-        return DatasetBundleResponse(
-            anchors=DatasetSqlFile.model_validate(file(self.anchors)),
-            attributes=[
-                AttributeSqlFile.model_validate({**file(stage), "attribute_key": key.to_wire()})
-                for key, stage in self.attributes
-            ],
-            dataset=DatasetSqlFile.model_validate(file(self.dataset)),
-        )
 
 
 def create_table_sql(stage: Stage, dialect: DialectName) -> list[str]:

@@ -24,6 +24,7 @@ from signals_stream.definitions.criteria import Criteria
 __all__ = [
     "DEFAULT_ANCHORS_TABLE",
     "DEFAULT_DATASET_TABLE",
+    "DEFAULT_PREVIEW_ROWS",
     "DEFAULT_TABLE_PREFIX",
     "MAX_PREVIEW_ROWS",
     "AnchorsSpec",
