@@ -111,7 +111,7 @@ def values_at(events: list[Event], session: str, user: str, at: int) -> dict[str
     mine = [e for e in events if e.session == session and counts_for(e, at)]
     recent = [e for e in mine if in_30_minutes(e, at)]
     carts = [e.cart_value for e in recent if e.cart_value is not None]
-    user_events = [e for e in events if e.user == user and counts_for(e, at)]
+    user_events = [e for e in events if user and e.user == user and counts_for(e, at)]
     return {
         "product_views_30m": sum(1 for e in recent if e.action == "product_view"),
         "cart_value_30m": max(carts) if carts else None,

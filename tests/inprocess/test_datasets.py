@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ import httpx
 import pytest
 from aiohttp.test_utils import TestServer
 from snowplow_signals import (
-    AtomicProperty,
     Attribute,
+    AttributeGroup,
     Criteria,
     Criterion,
     EntityProperty,
@@ -28,12 +28,13 @@ from snowplow_signals import (
     domain_sessionid,
     domain_userid,
 )
-from snowplow_signals.models.model import TrainingSpan, WarehouseTable
+from snowplow_signals.models.dataset import WarehouseTable
+from snowplow_signals.models.model import AttributeGroupResponse, TrainingSpan
 
 from signals_stream.worker import build_worker
 from tests.batch_events import load_duckdb, typed_csv
+from tests.dataset_expected import ACTION, md5_order, read_events, session_anchors, values_at
 from tests.dataset_expected import Event as Seen
-from tests.dataset_expected import md5_order, read_events, session_anchors, values_at
 from tests.inprocess.conftest import TOKEN, RecordingProducer, worker_settings
 
 _VENDOR = "com.snowplowanalytics.snowplow.ecommerce"
@@ -48,7 +49,7 @@ _START = datetime(2022, 1, 1, tzinfo=UTC)
 _END = datetime(2023, 1, 1, tzinfo=UTC)
 
 
-def _groups() -> list[StreamAttributeGroup]:
+def _groups() -> list[AttributeGroup | AttributeGroupResponse]:
     session = StreamAttributeGroup(
         name="shop_session",
         version=1,
@@ -60,7 +61,7 @@ def _groups() -> list[StreamAttributeGroup]:
                 type="int64",
                 aggregation="counter",
                 events=_ACTIONS,
-                period="PT30M",
+                period=timedelta(minutes=30),
                 criteria=Criteria(all=[Criterion.eq(_ACTION, "product_view")]),
             ),
             Attribute(
@@ -68,7 +69,7 @@ def _groups() -> list[StreamAttributeGroup]:
                 type="double",
                 aggregation="max",
                 events=_ACTIONS,
-                period="PT30M",
+                period=timedelta(minutes=30),
                 property=EntityProperty(
                     vendor=_VENDOR, name="cart", major_version=1, path="total_value"
                 ),
@@ -139,10 +140,6 @@ def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _expected_row(events: list[Seen], session: str, user: str, at: int) -> dict[str, Any]:
-    return values_at(events, session, user, at)
-
-
 def _as_dicts(columns: list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
@@ -171,7 +168,7 @@ async def test_session_anchors_through_the_sdk_equal_the_csv(stack: Stack) -> No
         "signals_attributes_domain_userid",
     ]
     assert status.status == "success", status
-    columns, rows = stack.rows("signals.signals_dataset" if False else _dataset_table(run))
+    columns, rows = stack.rows(_dataset_table(run))
     assert columns == [
         "domain_sessionid", "domain_userid", "anchor_ts", "label",
         "product_views_30m", "cart_value_30m", "user_events",
@@ -258,9 +255,11 @@ def _write_anchors(stack: Stack, anchors: list[tuple[str, str, int, bool]]) -> N
         )
 
 
-def _custom_run(stack: Stack, groups: list[StreamAttributeGroup]) -> Any:
+def _custom_run(stack: Stack, groups: list[AttributeGroup | AttributeGroupResponse]) -> Any:
     source = WarehouseTable(database="warehouse", schema="mine", table="anchors")
-    run = stack.sdk.submit_dataset_run_with_custom_anchors(attribute_groups=groups, source=source)
+    run = stack.sdk.submit_dataset_run_with_custom_anchors(
+        attribute_groups=groups, anchors_table=source
+    )
     return run, _wait(stack, run.id)
 
 
@@ -303,7 +302,7 @@ async def test_no_leakage_poisoned_future_events_change_no_row(stack: Stack) -> 
         con.execute("SET TimeZone = 'UTC'")
         poisoned = con.execute(
             f"""UPDATE atomic.events AS e SET
-                {_quote_action()} = '{{"type": "product_view"}}',
+                {ACTION} = '{{"type": "product_view"}}',
                 contexts_com_snowplowanalytics_snowplow_ecommerce_cart_1_0_0 =
                     '[{{"total_value": 1e15, "currency": "EUR"}}]'
             FROM mine.anchors AS a
@@ -315,12 +314,6 @@ async def test_no_leakage_poisoned_future_events_change_no_row(stack: Stack) -> 
     rerun, status = await asyncio.to_thread(_custom_run, stack, groups)
     assert status.status == "success"
     assert stack.rows(_dataset_table(rerun)) == before
-
-
-def _quote_action() -> str:
-    from tests.dataset_expected import ACTION
-
-    return ACTION
 
 
 async def test_bad_requests_name_the_field_and_unknown_runs_are_404(stack: Stack) -> None:
@@ -361,4 +354,5 @@ async def test_a_queued_run_is_cancelled(stack: Stack) -> None:
     first, second = await asyncio.to_thread(submit_two)
     assert first.status == "success"
     assert second.status == "failed"
-    assert stack.http("GET", f"datasets/runs/{second.id}").json()["error"] == "cancelled"
+    answer = await asyncio.to_thread(stack.http, "GET", f"datasets/runs/{second.id}")
+    assert answer.json()["error"] == "cancelled"
