@@ -196,24 +196,19 @@ def _dataset_paths() -> dict[str, Any]:
             "row_count": {"type": "integer"},
         },
     }
-    return {
-        "/api/v1/datasets/sql": {
-            "post": _operation(
-                "The SQL bundle of a training dataset (anchors, attributes per key, dataset), "
-                "for the warehouse's dialect or the body's `dialect`",
-                body=_ref("DatasetBundleRequest"),
-                answer=bundle,
-                errors=("401", "422", "503"),
-            )
-        },
-        "/api/v1/datasets/runs": {
-            "post": _operation(
-                "Build a training dataset on the configured warehouse (answers 202)",
-                body=_ref("DatasetBundleRequest"),
-                answer=status,
-                errors=("401", "422", "503"),
-            )
-        },
+    posts = {
+        "sql": ("The SQL bundle of a training dataset (anchors, attributes per key, dataset), "
+                "for the warehouse's dialect or the body's `dialect`", bundle),
+        "runs": ("Build a training dataset on the configured warehouse (answers 202)", status),
+    }  # fmt: skip
+    request = _ref("DatasetBundleRequest")
+    paths = {
+        f"/api/v1/datasets/{name}": {
+            "post": _operation(summary, body=request, answer=answer, errors=("401", "422", "503"))
+        }
+        for name, (summary, answer) in posts.items()
+    }
+    return paths | {
         "/api/v1/datasets/runs/{run_id}": {
             "get": _operation(
                 "A dataset run's status",

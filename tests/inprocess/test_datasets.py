@@ -49,6 +49,12 @@ _START = datetime(2022, 1, 1, tzinfo=UTC)
 _END = datetime(2023, 1, 1, tzinfo=UTC)
 
 
+def _last_30_minutes(name: str, kind: str, aggregation: str, **more: Any) -> Attribute:
+    period = timedelta(minutes=30)
+    body = {"name": name, "type": kind, "aggregation": aggregation, "period": period}
+    return Attribute.model_validate({**body, "events": _ACTIONS, **more})
+
+
 def _groups() -> list[AttributeGroup | AttributeGroupResponse]:
     session = StreamAttributeGroup(
         name="shop_session",
@@ -56,20 +62,16 @@ def _groups() -> list[AttributeGroup | AttributeGroupResponse]:
         owner="a@b.c",
         attribute_key=domain_sessionid,
         attributes=[
-            Attribute(
-                name="product_views_30m",
-                type="int64",
-                aggregation="counter",
-                events=_ACTIONS,
-                period=timedelta(minutes=30),
+            _last_30_minutes(
+                "product_views_30m",
+                "int64",
+                "counter",
                 criteria=Criteria(all=[Criterion.eq(_ACTION, "product_view")]),
             ),
-            Attribute(
-                name="cart_value_30m",
-                type="double",
-                aggregation="max",
-                events=_ACTIONS,
-                period=timedelta(minutes=30),
+            _last_30_minutes(
+                "cart_value_30m",
+                "double",
+                "max",
                 property=EntityProperty(
                     vendor=_VENDOR, name="cart", major_version=1, path="total_value"
                 ),
