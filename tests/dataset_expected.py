@@ -121,3 +121,15 @@ def values_at(events: list[Event], session: str, user: str, at: int) -> dict[str
 
 def md5_order(seed: int, value: str) -> str:
     return hashlib.md5(f"{seed}:{value}".encode()).hexdigest()
+
+
+def expected_session_rows(events: list[Event], *, start: int, end: int) -> list[tuple[Any, ...]]:
+    """The tests' session anchors (goal: a transaction, ``min_events`` 1, no sampling), one
+    ``(session, anchor ms, label, product_views_30m, cart_value_30m, user_events)`` each."""
+    rows = []
+    for event, label in session_anchors(
+        events, goal="transaction", min_events=1, start=start, end=end
+    ):
+        values = values_at(events, event.session, event.user, event.t)
+        rows.append((event.session, event.t, label, *values.values()))
+    return sorted(rows, key=repr)

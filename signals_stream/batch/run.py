@@ -121,7 +121,6 @@ class _Connection:
         else:
             cursor = self._conn.cursor(name="signals_export")
             cursor.execute(sql.encode())
-            cursor.fetchmany(0)
         names = [d[0] for d in cursor.description]
 
         def batches() -> Any:

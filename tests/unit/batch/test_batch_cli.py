@@ -91,7 +91,7 @@ def test_batch_run_writes_the_attributes_table_in_postgres(
     assert result["rows"] == 59
     with psycopg.connect(postgres_url) as conn:
         counts = dict(conn.execute(f"SELECT domain_userid, events FROM {TABLE}").fetchall())
-        kinds = dict(
+        kinds: dict[str, str] = dict(
             conn.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_schema = 'signals' AND table_name = 'ecom_batch_1_attributes'"
