@@ -14,7 +14,8 @@ accepted them.
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from faust.web import Request, Response
 
@@ -22,11 +23,14 @@ from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.datasets.bundle import Bundle
 from signals_stream.datasets.models import DEFAULT_PREVIEW_ROWS, DatasetBundleRequest
 from signals_stream.datasets.runs import DatasetRuns, bundle_response, connect, prepare
-from signals_stream.errors import DefinitionError
+from signals_stream.errors import Conflict, DefinitionError, Unavailable
 from signals_stream.serving.responses import api_errors, json_body, ok
+from signals_stream.warehouse import WarehouseError
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["register_dataset_views"]
+
+T = TypeVar("T")
 
 
 class _DatasetView(WorkerView):
@@ -42,12 +46,23 @@ def _sql_bundle(runs: DatasetRuns, request: DatasetBundleRequest) -> Bundle:
         conn.close()
 
 
+async def _off_loop(call: Callable[..., T], *args: Any) -> T:
+    """``call`` on a thread; a warehouse without the file or table is a 409 (the request is
+    valid, the warehouse cannot serve it), an unreachable one a 503."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except WarehouseError as exc:
+        if "does not exist" in str(exc):
+            raise Conflict(f"warehouse: {exc}") from None
+        raise Unavailable(f"warehouse: {exc}") from None
+
+
 class DatasetSqlView(_DatasetView):
     @requires_token
     @api_errors
     async def post(self, request: Request) -> Response:
         query = DatasetBundleRequest.parse(await json_body(request))
-        bundle = await asyncio.to_thread(_sql_bundle, self.runs, query)
+        bundle = await _off_loop(_sql_bundle, self.runs, query)
         return ok(self, bundle_response(bundle).to_wire())
 
 
@@ -56,7 +71,7 @@ class DatasetRunsView(_DatasetView):
     @api_errors
     async def post(self, request: Request) -> Response:
         query = DatasetBundleRequest.parse(await json_body(request))
-        bundle = await asyncio.to_thread(self.runs.prepare, query)
+        bundle = await _off_loop(self.runs.prepare, query)
         run = self.runs.submit(bundle)
         body = {
             "id": str(run.id),
@@ -81,7 +96,7 @@ class DatasetPreviewView(_DatasetView):
         text = request.query.get("limit", str(DEFAULT_PREVIEW_ROWS))
         if not text.lstrip("-").isdigit():
             raise DefinitionError(f"limit: must be an integer, got {text!r}")
-        body = await asyncio.to_thread(self.runs.preview, run_id, int(text))
+        body = await _off_loop(self.runs.preview, run_id, int(text))
         return ok(self, body)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from snowplow_signals import (
     Attribute,
     AttributeGroup,
@@ -358,3 +358,19 @@ async def test_a_queued_run_is_cancelled(stack: Stack) -> None:
     assert second.status == "failed"
     answer = await asyncio.to_thread(stack.http, "GET", f"datasets/runs/{second.id}")
     assert answer.json()["error"] == "cancelled"
+
+
+async def test_without_a_warehouse_a_valid_request_is_a_409_not_a_500(client: TestClient) -> None:
+    body = {
+        "anchors": {"mode": "user_supplied", "source": {"table": "anchors"}},
+        "attributes": {
+            "attribute_groups": [
+                g.model_dump(mode="json", by_alias=True, exclude_none=True) for g in _groups()
+            ]
+        },
+    }
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/api/v1/datasets/sql", "/api/v1/datasets/runs"):
+        answer = await client.post(path, json=body, headers=headers)
+        assert answer.status == 409, path
+        assert "does not exist" in (await answer.json())["detail"]
