@@ -213,10 +213,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--definitions", type=Path, default=None,
         help="definitions file (default: SIGNALS_DEFINITIONS, else the published registry)",
     )  # fmt: skip
-    batch.add_argument(
-        "--dialect", choices=("duckdb", "postgres", "snowflake", "bigquery"), default=None,
-        help="sql: the warehouse to write SQL for (default: SIGNALS_WAREHOUSE_URL's)",
-    )  # fmt: skip
+    _dialect_option(batch)
     batch.add_argument(
         "--events-table", default=None,
         help="[database.]schema.table of atomic events (default: SIGNALS_BATCH_EVENTS_TABLE)",
@@ -231,6 +228,23 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run: recompute from every event, also for a group that runs incrementally",
     )  # fmt: skip
     batch.set_defaults(handler=_cmd_batch)
+
+    dataset = sub.add_parser(
+        "dataset",
+        help="training datasets: print the SQL, build it in the warehouse, or build a file",
+    )
+    dataset.add_argument("action", choices=("sql", "run", "build"))
+    dataset.add_argument("spec", type=Path, help="YAML DatasetBundleRequest (docs/api.md)")
+    dataset.add_argument(
+        "--from", dest="source", choices=("warehouse", "log"), default="warehouse",
+        help="build: compiled SQL on the warehouse, or a replay of the input log",
+    )  # fmt: skip
+    dataset.add_argument(
+        "--out", type=Path, default=None,
+        help="build: the .parquet or .csv file; sql: a directory for one .sql per table",
+    )  # fmt: skip
+    _dialect_option(dataset)
+    dataset.set_defaults(handler=_cmd_dataset)
     backfill = sub.add_parser(
         "backfill", help="stream groups filled from the input log: status, start, cancel"
     )
@@ -523,6 +537,19 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         )  # fmt: skip
         return 0
     return run_command(group, settings, args.events_table, full=args.full)
+
+
+def _dialect_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dialect", choices=("duckdb", "postgres", "snowflake", "bigquery"), default=None,
+        help="sql: the warehouse to write SQL for (default: SIGNALS_WAREHOUSE_URL's)",
+    )  # fmt: skip
+
+
+def _cmd_dataset(args: argparse.Namespace, settings: Settings) -> int:
+    from signals_stream.datasets.command import run_command
+
+    return run_command(args, settings)
 
 
 def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:

@@ -32,6 +32,7 @@ from agents.push_receipts import register_push_receipts
 from agents.serving_partitions import register_serving_partitions
 from agents.warehouse_sync import register_warehouse_sync
 from signals_stream.api.attributes import register_attribute_views
+from signals_stream.api.datasets import register_dataset_views
 from signals_stream.api.entities import register_entity_views
 from signals_stream.api.event_log import register_event_log_views
 from signals_stream.api.interventions import register_intervention_views
@@ -133,6 +134,7 @@ def build_worker(settings: Settings) -> WorkerState:
     register_sync_status_views(state)
     register_intervention_views(state)
     register_user_data_views(state)
+    register_dataset_views(state)
     register_metrics_view(state)
     register_history_views(state)
     register_docs_views(state)

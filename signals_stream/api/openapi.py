@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
+from signals_stream.datasets.models import DatasetBundleRequest
 from signals_stream.definitions import AttributeGroup, AttributeKey
 from signals_stream.history.requests import GroupTestRequest, PreviewRequest
 from signals_stream.interventions import InterventionInstance, RuleIntervention
@@ -56,13 +57,7 @@ _HISTORY_ERRORS = {
     "(error `history_deadline`, the detail names the bound)",
 }
 # SDK endpoints that need a warehouse this engine does not have.
-UNSUPPORTED = {
-    "/api/v1/datasets/sql": "training datasets are built in the warehouse",
-    "/api/v1/datasets/runs": "training datasets are built in the warehouse",
-    "/api/v1/datasets/runs/{run_id}": "training datasets are built in the warehouse",
-    "/api/v1/datasets/runs/{run_id}/preview": "training datasets are built in the warehouse",
-    "/api/v1/datasets/runs/{run_id}/cancel": "training datasets are built in the warehouse",
-}
+UNSUPPORTED: dict[str, str] = {}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -164,6 +159,82 @@ def _registry_paths() -> dict[str, Any]:
 
 
 @cache
+def _dataset_paths() -> dict[str, Any]:
+    """``datasets/*`` (``api/datasets.py``)."""
+    run_id = _path_param("run_id", {"type": "string", "format": "uuid"})
+    table = {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in ("database", "schema", "table", "sql")},
+    }
+    bundle = {
+        "type": "object",
+        "properties": {
+            "anchors": table,
+            "attributes": {"type": "array", "items": table},
+            "dataset": table,
+        },
+    }
+    status = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "status": {"enum": ["pending", "success", "failed"]},
+            "dataset": table,
+            "error": {"type": "string"},
+        },
+    }
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 100},
+    }
+    preview = {
+        "type": "object",
+        "properties": {
+            "columns": {"type": "array"},
+            "data": {"type": "array"},
+            "row_count": {"type": "integer"},
+        },
+    }
+    posts = {
+        "sql": ("The SQL bundle of a training dataset (anchors, attributes per key, dataset), "
+                "for the warehouse's dialect or the body's `dialect`", bundle),
+        "runs": ("Build a training dataset on the configured warehouse (answers 202)", status),
+    }  # fmt: skip
+    request = _ref("DatasetBundleRequest")
+    paths = {
+        f"/api/v1/datasets/{name}": {
+            "post": _operation(summary, body=request, answer=answer, errors=("401", "422", "503"))
+        }
+        for name, (summary, answer) in posts.items()
+    }
+    return paths | {
+        "/api/v1/datasets/runs/{run_id}": {
+            "get": _operation(
+                "A dataset run's status",
+                answer=status,
+                errors=("401", "404", "422"),
+                params=[run_id],
+            )
+        },
+        "/api/v1/datasets/runs/{run_id}/preview": {
+            "get": _operation(
+                "The first rows of a successful run's dataset",
+                answer=preview,
+                errors=("401", "404", "409", "422"),
+                params=[run_id, limit],
+            )
+        },
+        "/api/v1/datasets/runs/{run_id}/cancel": {
+            "post": _operation(
+                "Cancel a pending run (it ends failed: cancelled)",
+                errors=("401", "404", "409", "422"),
+                params=[run_id],
+            )
+        },
+    }
+
+
 def build_spec() -> dict[str, Any]:
     """The OpenAPI document (built once per process)."""
     models: list[type[BaseModel]] = [
@@ -173,6 +244,7 @@ def build_spec() -> dict[str, Any]:
         InterventionInstance,
         GroupTestRequest,
         PreviewRequest,
+        DatasetBundleRequest,
     ]
     _, defs = models_json_schema(
         [(model, "validation") for model in models],
@@ -300,6 +372,7 @@ def build_spec() -> dict[str, Any]:
             params=[targets],
         ),
     }
+    paths.update(_dataset_paths())
     return {
         "openapi": "3.1.0",
         "info": {

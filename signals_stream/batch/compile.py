@@ -14,6 +14,13 @@ would read it at ``now`` after folding the same events on event time
     __rank_N  ranked by the stream's order, cut at its cap of 100
     SELECT    defaults, TTL expiry and the declared types; the run's time as a column
 
+At anchors (``compile_at_anchors``, the training datasets of ``signals_stream.datasets``) the
+"entity" is an anchor and ``now`` its own time: ``__events`` is the per-event source above,
+``__anc`` the anchors (id, the key's id, time in ms), and ``__src`` every anchor joined to its
+entity's events strictly before it (collector and event time both ``< T``, the boundary rule
+of ``docs/semantics.md``), one row per anchor without any. Everything after is the same query
+with ``now`` a column, grouped per anchor.
+
 Semantics follow ``signals_stream.aggregations`` and ``docs/semantics.md`` ("Batch engine"
 lists where SQL and the stream differ). ``now`` is a literal (``now_ms``, as ``batch run``
 uses) or the warehouse's ``CURRENT_TIMESTAMP`` (``now_ms=None``, for SQL run elsewhere).
@@ -51,8 +58,10 @@ __all__ = [
     "batch_table",
     "parse_table_ref",
     "TIMESTAMP_COLUMN",
+    "AnchorJoin",
     "BatchQuery",
     "EventsTable",
+    "compile_at_anchors",
     "compile_from_state",
     "compile_group",
     "compile_state",
@@ -112,6 +121,21 @@ class EventsTable:
     def of(cls, ref: TableRef, types: dict[str, str], dialect: DialectName) -> EventsTable:
         limit = _IDENTIFIER_LIMITS.get(dialect)
         return cls(ref, EventColumns(types, identifier_limit=limit))
+
+
+@dataclass(frozen=True)
+class AnchorJoin:
+    """Where a dataset's anchors are: a table with a text id column, the group key's column
+    and a timestamp column; events older than ``lookback_ms`` before an anchor are not read."""
+
+    table: TableRef
+    id_column: str
+    key_column: str
+    time_column: str
+    lookback_ms: int | None = None
+
+
+ANCHOR_ID = "anchor_id"
 
 
 @dataclass(frozen=True)
@@ -179,8 +203,10 @@ class _Compiler:
         dialect: DialectName,
         now_ms: int | None,
         loaded: tuple[int | None, int] | None = None,
+        anchors: AnchorJoin | None = None,
     ) -> None:
         self.loaded = loaded
+        self.anchors = anchors
         self.group = group
         self.table = table
         self.sql = SqlDialect(dialect)
@@ -188,6 +214,8 @@ class _Compiler:
         self.now: exp.Expr = (
             self.sql.call("epoch_ms", exp.CurrentTimestamp()) if now_ms is None else _lit(now_ms)
         )
+        if anchors is not None:
+            self.now = _col("__now")
         self.now_ms = now_ms
 
     # -- per event ------------------------------------------------------------------------
@@ -259,10 +287,13 @@ class _Compiler:
         t = self.sql.call("epoch_ms", exp.Coalesce(this=event_time, expressions=[collector]))
         eid = exp.cast(_col("event_id"), exp.DataType.build("text"))
         selects: list[exp.Expr] = [
-            exp.alias_(key_value.text, "__id", quoted=True),
+            exp.alias_(key_value.text, "__id" if self.anchors is None else "__key", quoted=True),
             exp.alias_(t, "__t", quoted=True),
             exp.alias_(eid, "__eid", quoted=True),
         ]
+        if self.anchors is not None:
+            arrived = self.sql.call("epoch_ms", collector.copy())
+            selects.append(exp.alias_(arrived, "__ct", quoted=True))
         for plan in plans:
             selects.append(exp.alias_(self._takes(plan.attribute), plan.name("take"), quoted=True))
             if plan.value is not None:
@@ -287,6 +318,40 @@ class _Compiler:
                     exp.GT(this=loaded.copy(), expression=timestamp_literal(after)), copy=False
                 )
         return raw
+
+    def _at_anchors(self, anchors: AnchorJoin, source: exp.Select) -> list[tuple[str, exp.Expr]]:
+        """``__events``, ``__anc`` and ``__src``: each anchor with its entity's events before
+        it (``collector_tstamp < T`` and event time ``< T``), or one empty row."""
+        ref = anchors.table
+        anc = exp.select(
+            exp.alias_(
+                exp.cast(_col(anchors.id_column), exp.DataType.build("text")), "__id", quoted=True
+            ),
+            exp.alias_(
+                exp.cast(_col(anchors.key_column), exp.DataType.build("text")), "__key", quoted=True
+            ),
+            exp.alias_(self.sql.call("epoch_ms", _col(anchors.time_column)), "__now", quoted=True),
+        ).from_(exp.table_(ref.table, db=ref.schema, catalog=ref.database, quoted=True))
+        at = _col("__now", "__anc")
+        on: list[exp.Expr] = [
+            exp.EQ(this=_col("__key", "__events"), expression=_col("__key", "__anc")),
+            exp.LT(this=_col("__ct", "__events"), expression=at.copy()),
+            exp.LT(this=_col("__t", "__events"), expression=at.copy()),
+        ]
+        if anchors.lookback_ms is not None:
+            oldest = exp.Sub(this=at.copy(), expression=_lit(anchors.lookback_ms))
+            on.append(exp.GTE(this=_col("__t", "__events"), expression=oldest))
+        carried = [s.alias_or_name for s in source.selects if s.alias_or_name != "__key"]
+        joined = (
+            exp.select(
+                _col("__id", "__anc"),
+                _col("__now", "__anc"),
+                *(_col(name, "__events") for name in carried),
+            )
+            .from_("__anc")
+            .join("__events", on=all_of(*on), join_type="left")
+        )
+        return [("__events", source), ("__anc", anc), ("__src", joined)]
 
     def _key_column(self, plan: _Plan) -> str:
         return plan.name("v") if plan.key is plan.value else plan.name("k")
@@ -320,7 +385,11 @@ class _Compiler:
     ) -> tuple[str, list[tuple[str, exp.Expr]]]:
         """CTEs marking, per TTL'd attribute, the time its state last started again."""
         ttl_plans = [p for p in plans if p.ttl_ms is not None]
-        ctes: list[tuple[str, exp.Expr]] = [("__raw", self._raw()), ("__src", source)]
+        ctes: list[tuple[str, exp.Expr]] = [("__raw", self._raw())]
+        if self.anchors is None:
+            ctes.append(("__src", source))
+        else:
+            ctes += self._at_anchors(self.anchors, source)
         if not ttl_plans:
             return "__src", ctes
         gaps: list[exp.Expr] = [exp.Star()]
@@ -479,7 +548,8 @@ class _Compiler:
     def _output(self, plan: _Plan, result: exp.Expr) -> exp.Expr:
         attribute = plan.attribute
         if plan.ttl_ms is not None:  # expired at now: reads as no value
-            age = exp.Sub(this=self.now.copy(), expression=_col(plan.name("last"), "__agg"))
+            now = self.now.copy() if self.anchors is None else _col("__now", "__agg")
+            age = exp.Sub(this=now, expression=_col(plan.name("last"), "__agg"))
             result = exp.Case().when(exp.LT(this=age, expression=_lit(plan.ttl_ms)), result)
         kind = attribute.type
         if attribute.aggregation not in _KEYED and kind in _SQL_TYPES:
@@ -495,7 +565,14 @@ class _Compiler:
         return [self._plan(i, a) for i, a in enumerate(attributes)]
 
     def _entities(self, plans: list[_Plan], per_entity: list[exp.Expr], events: str) -> exp.Select:
-        """``__agg``: one row per entity some attribute took an event of."""
+        """``__agg``: one row per entity some attribute took an event of (at anchors: one
+        row per anchor, with its time)."""
+        if self.anchors is not None:
+            return (
+                exp.select(_col("__id"), _col("__now"), *per_entity)
+                .from_(events)
+                .group_by(_col("__id"), _col("__now"))
+            )
         taken = (
             exp.or_(*(_col(p.name("take")) for p in plans))
             if len(plans) > 1
@@ -567,7 +644,7 @@ class _Compiler:
         ctes.append(("__agg", agg))
         for plan in keyed:
             ctes.append((plan.name("keyed"), self._keyed(plan, events)))
-        key_name = self.group.attribute_key.name
+        key_name = self.group.attribute_key.name if self.anchors is None else ANCHOR_ID
         outputs: list[exp.Expr] = [exp.alias_(_col("__id", "__agg"), key_name, quoted=True)]
         for plan in plans:
             if plan.attribute.aggregation in _KEYED:
@@ -575,7 +652,8 @@ class _Compiler:
             else:
                 result = _col(plan.name("res"), "__agg")
             outputs.append(exp.alias_(self._output(plan, result), plan.attribute.name, quoted=True))
-        outputs.append(exp.alias_(self._computed_at(), TIMESTAMP_COLUMN, quoted=True))
+        if self.anchors is None:
+            outputs.append(exp.alias_(self._computed_at(), TIMESTAMP_COLUMN, quoted=True))
         query = exp.select(*outputs).from_("__agg")
         for plan in keyed:
             name = plan.name("keyed")
@@ -618,6 +696,19 @@ def compile_group(
         DefinitionError: a definition with no SQL translation (named in the message).
     """
     return _Compiler(group, table, dialect, now_ms).compile()
+
+
+def compile_at_anchors(
+    group: AttributeGroup, table: EventsTable, anchors: AnchorJoin, *, dialect: DialectName
+) -> BatchQuery:
+    """Compile ``group``'s attributes as of each anchor of ``anchors``: one row per anchor
+    (``anchor_id`` and one column per attribute), each value read at the anchor's time from
+    the events strictly before it (``docs/semantics.md``, "Training datasets").
+
+    Raises:
+        DefinitionError: a definition with no SQL translation (named in the message).
+    """
+    return _Compiler(group, table, dialect, None, anchors=anchors).compile()
 
 
 def compile_state(

@@ -207,6 +207,12 @@ _TEMPLATES: dict[str, dict[DialectName, str]] = {
         "snowflake": "OBJECT_AGG(__0, TO_VARIANT(__1))",
         "bigquery": "JSON_OBJECT(ARRAY_AGG(__0), ARRAY_AGG(__1))",
     },
+    "md5_hex": {  # lowercase hex MD5 of a text (dataset sampling, ``docs/semantics.md``)
+        "duckdb": "md5(__0)",
+        "postgres": "md5(__0)",
+        "snowflake": "MD5(__0)",
+        "bigquery": "TO_HEX(MD5(__0))",
+    },
     "empty_object": {
         "duckdb": "CAST('{}' AS JSON)",
         "postgres": "CAST('{}' AS JSONB)",

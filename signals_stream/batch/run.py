@@ -34,7 +34,7 @@ from signals_stream.warehouse import TableRef, WarehouseError, parse_warehouse_u
 from signals_stream.warehouse.sql import columns_sql
 from signals_stream.warehouse.urls import Engine
 
-__all__ = ["BatchResult", "run_batch"]
+__all__ = ["BatchResult", "WarehouseConnection", "read_events_table", "run_batch"]
 
 Stage = Callable[[str], None]
 
@@ -106,6 +106,29 @@ class _Connection:
             self._rollback()
             raise WarehouseError(f"{self.engine}: {exc}") from exc
 
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection (from another thread)."""
+        if self.engine == "duckdb":
+            self._conn.interrupt()
+        else:
+            self._conn.cancel_safe()
+
+    def cursor_batches(self, sql: str, size: int) -> Any:
+        """``(column names, iterator of row batches)`` of a query, read ``size`` rows at a
+        time (PostgreSQL: a server-side cursor, so the rows never all sit in memory)."""
+        if self.engine == "duckdb":
+            cursor = self._conn.execute(sql)
+        else:
+            cursor = self._conn.cursor(name="signals_export")
+            cursor.execute(sql.encode())
+        names = [d[0] for d in cursor.description]
+
+        def batches() -> Any:
+            while rows := cursor.fetchmany(size):
+                yield rows
+
+        return names, batches()
+
     def _rollback(self) -> None:
         try:
             self._conn.rollback()
@@ -114,6 +137,22 @@ class _Connection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+WarehouseConnection = _Connection
+
+
+def read_events_table(conn: _Connection, events: TableRef) -> EventsTable:
+    """``events`` and its columns, as the compiler needs them.
+
+    Raises:
+        WarehouseError: the table does not exist.
+    """
+    lookup = events if conn.engine == "duckdb" else TableRef(None, events.schema, events.table)
+    types = {str(n): str(t) for n, t in conn.query(columns_sql(conn.engine, lookup))}
+    if not types:
+        raise WarehouseError(f"table {events.schema}.{events.table} does not exist")
+    return EventsTable.of(lookup, types, conn.engine)
 
 
 def _duckdb_writer(duckdb: Any, path: str, stage: Stage, wait_s: float) -> Any:
@@ -182,11 +221,8 @@ def run_batch(
     target = batch_table(group, schema)
     try:
         report("reading the events table's columns")
-        lookup = events if conn.engine == "duckdb" else TableRef(None, events.schema, events.table)
-        types = {str(n): str(t) for n, t in conn.query(columns_sql(conn.engine, lookup))}
-        if not types:
-            raise WarehouseError(f"table {events.schema}.{events.table} does not exist")
-        table = EventsTable.of(lookup, types, conn.engine)
+        table = read_events_table(conn, events)
+        lookup, types = table.ref, table.columns.types
         name = _table_sql(target, conn.engine)
         why_full = not_incremental(group)
         if why_full is None and "load_tstamp" not in types:

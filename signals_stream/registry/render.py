@@ -8,7 +8,7 @@ from typing import Any
 from signals_stream.definitions import AttributeGroup, AttributeKey
 from signals_stream.registry.entries import Entry, Registry
 
-__all__ = ["render"]
+__all__ = ["key_wire", "render"]
 
 
 def render(entry: Entry, registry: Registry) -> dict[str, Any]:
@@ -36,6 +36,11 @@ def _group_fields(group: AttributeGroup, registry: Registry) -> dict[str, Any]:
         "feast_name": group.full_name,
         "stream_source_name": "stream" if group.kind == "stream" else None,
     }
+
+
+def key_wire(key: AttributeKey) -> dict[str, Any]:
+    """A key as the SDK reads it back (``AttributeKeyOutput``: with ``blobl_path``)."""
+    return {**key.to_wire(), "blobl_path": _blobl_path(key)}
 
 
 def _blobl_path(key: AttributeKey) -> str | None:

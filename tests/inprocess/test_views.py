@@ -58,11 +58,11 @@ async def test_the_catch_all_404_is_registered_after_every_view(client: TestClie
         "error": "not_found",
         "detail": "no such endpoint: GET /api/v1/no/such/thing",
     }
-    # Real /api/v1 routes and the 501s of the SDK endpoints are not shadowed by it.
+    # Real /api/v1 routes are not shadowed by it.
     assert (await client.get("/api/v1/openapi.json", headers=AUTH)).status == 200
-    unsupported = await client.post("/api/v1/datasets/sql", headers=AUTH, json={})
-    assert unsupported.status == 501
-    assert (await unsupported.json())["error"] == "not_implemented"
+    invalid = await client.post("/api/v1/datasets/sql", headers=AUTH, json={})
+    assert invalid.status == 422
+    assert "anchors" in (await invalid.json())["detail"]
 
 
 async def test_per_entity_reads_answer_503_with_retry_after_before_assignment(

@@ -117,7 +117,7 @@ def test_http_contract_of_the_registry(kafka_broker, tmp_path: Path) -> None:
         status, raw = worker.request("POST", GROUPS.rstrip("/"), group)
         assert status == 404 and orjson.loads(raw)["error"] == "not_found"
         status, raw = worker.request("POST", "/api/v1/datasets/sql", {})
-        assert status == 501 and "warehouse" in orjson.loads(raw)["detail"]
+        assert status == 422 and "anchors" in orjson.loads(raw)["detail"]
         status, raw = worker.request("GET", "/api/v1/openapi.json")
         spec = orjson.loads(raw)
         assert status == 200 and "/api/v1/get-online-attributes" in spec["paths"]

@@ -46,6 +46,9 @@ CORE = tuple(
         "batch.incremental",
         "batch.values",
         "collector.mapping",
+        "datasets.models",
+        "datasets.anchors",
+        "datasets.bundle",
     )
 )
 # What the core may import from the rest of the project. (Not signals_stream.settings: it

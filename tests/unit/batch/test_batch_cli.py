@@ -90,8 +90,10 @@ def test_batch_run_writes_the_attributes_table_in_postgres(
     result = _run(["--events-table", "atomic.events"], capsys)
     assert result["rows"] == 59
     with psycopg.connect(postgres_url) as conn:
-        counts = dict(conn.execute(f"SELECT domain_userid, events FROM {TABLE}").fetchall())
-        kinds = dict(
+        counts: dict[str, int] = dict(
+            conn.execute(f"SELECT domain_userid, events FROM {TABLE}").fetchall()
+        )
+        kinds: dict[str, str] = dict(
             conn.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_schema = 'signals' AND table_name = 'ecom_batch_1_attributes'"
