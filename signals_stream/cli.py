@@ -8,6 +8,7 @@ signals-stream generate                        synthetic enriched events, as TSV
 signals-stream replay FILE...                  produce TSV / NDJSON events into the input topic
 signals-stream test GROUP_FILE                 compute a group over the recent input log (test())
 signals-stream preview RULE_FILE               who a rule matches now, and its recent firings
+signals-stream dataset build SPEC.yaml         a training dataset replayed from the input log
 """
 
 from __future__ import annotations
@@ -196,6 +197,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--url", default=None, help="a worker (default: SIGNALS_WORKER_URL, else this host's)"
     )
     preview.set_defaults(handler=_cmd_preview)
+
+    from signals_stream.history.dataset_command import add_dataset_parser
+
+    add_dataset_parser(sub)
 
     sync = sub.add_parser("sync", help="warehouse groups: run one group's sync now, or status")
     sync.add_argument("action", choices=("run", "status"))
