@@ -173,6 +173,7 @@ def read_anchor_file(
     names = list(key_names)
     con = duckdb.connect()
     try:
+        con.execute("SET TimeZone = 'UTC'")  # a naive anchor_ts is UTC, as in the warehouse
         if path.suffix in (".duckdb", ".db"):
             if not isinstance(spec, UserSuppliedAnchors):
                 raise DefinitionError("anchors: a DuckDB file needs user_supplied anchors")
