@@ -8,6 +8,7 @@ signals-stream generate                        synthetic enriched events, as TSV
 signals-stream replay FILE...                  produce TSV / NDJSON events into the input topic
 signals-stream test GROUP_FILE                 compute a group over the recent input log (test())
 signals-stream preview RULE_FILE               who a rule matches now, and its recent firings
+signals-stream dataset build SPEC.yaml         a training dataset replayed from the input log
 """
 
 from __future__ import annotations
@@ -243,6 +244,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None,
         help="build: the .parquet or .csv file; sql: a directory for one .sql per table",
     )  # fmt: skip
+    dataset.add_argument(
+        "--table", default=None, help="build --from log: schema.table in an --out DuckDB file"
+    )
+    dataset.add_argument(
+        "--anchors", type=Path, default=None,
+        help="build --from log: user-supplied anchors from a CSV, Parquet or DuckDB file",
+    )  # fmt: skip
+    dataset.add_argument(
+        "--since", default=None, help="build --from log: read the log from this time (ISO 8601)"
+    )
+    dataset.add_argument("--no-progress", action="store_true", help="build --from log: no bars")
     _dialect_option(dataset)
     dataset.set_defaults(handler=_cmd_dataset)
     backfill = sub.add_parser(
@@ -547,6 +559,10 @@ def _dialect_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_dataset(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "build" and args.source == "log":
+        from signals_stream.history.dataset_command import run_dataset_build
+
+        return run_dataset_build(args, settings)
     from signals_stream.datasets.command import run_command
 
     return run_command(args, settings)

@@ -9,8 +9,8 @@
 * ``run``: build the tables on the configured warehouse;
 * ``build --from warehouse --out FILE.parquet|csv``: ``run``, then stream the dataset table
   into the file in batches (DuckDB writes it itself), so no build holds its rows in memory;
-* ``build --from log``: the same dataset replayed from the Kafka log through the engine
-  (:func:`build_from_log`, filled by the log-replay side of issue #18).
+* ``build --from log`` is ``history/dataset_command.py`` (the same dataset replayed from the
+  Kafka log through the engine); ``cli.py`` sends it there.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from signals_stream.datasets.models import DatasetBundleRequest
-from signals_stream.errors import ConfigurationError, DefinitionError
+from signals_stream.errors import DefinitionError
 from signals_stream.settings import Settings
 
 __all__ = [
     "EXPORT_BATCH_ROWS",
-    "build_from_log",
     "build_from_warehouse",
     "load_spec",
     "print_sql",
@@ -59,20 +58,6 @@ def load_spec(path: Path) -> DatasetBundleRequest:
             raise DefinitionError(f"{path}: give anchors or event_anchors, not both")
         body = {**body, "anchors": {**body.pop("event_anchors"), "mode": "event"}}
     return DatasetBundleRequest.parse(body)
-
-
-def build_from_log(
-    request: DatasetBundleRequest, settings: Settings, out: Path, progress: Progress
-) -> int:
-    """The dataset of ``request`` replayed from the input log into ``out``; its row count.
-    Filled by the log-replay side of issue #18 (``dslog``).
-
-    Raises:
-        ConfigurationError: not built in this version.
-    """
-    raise ConfigurationError(
-        "dataset build --from log is not built in this version; use --from warehouse"
-    )
 
 
 def print_sql(request: DatasetBundleRequest, settings: Settings, out: Path | None) -> str:
@@ -217,8 +202,7 @@ def run_command(args: Any, settings: Settings) -> int:
             else:
                 if args.out is None:
                     raise DefinitionError("--out: required by dataset build (.parquet or .csv)")
-                build = build_from_log if args.source == "log" else build_from_warehouse
-                rows = build(request, settings, args.out, progress)
+                rows = build_from_warehouse(request, settings, args.out, progress)
                 result = {"out": str(args.out), "rows": rows, "from": args.source}
         except WarehouseError as exc:
             bar.stop()
