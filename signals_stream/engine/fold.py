@@ -18,13 +18,25 @@ FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 
 def fold_events(
-    row: EntityRow, program: KeyProgram, events: Iterable[Event], now_ms: int
+    row: EntityRow,
+    program: KeyProgram,
+    events: Iterable[Event],
+    now_ms: int,
+    *,
+    on_event_time: bool = False,
 ) -> set[str]:
     """Fold ``events`` into ``row`` in place.
 
     A slot whose value outlived its retention starts again from an empty state (the old value
     would read as expired anyway). Events are placed by their own event time, so their order
-    within the batch does not matter.
+    within the batch does not matter. A slot's update time (what TTLs count from) only moves
+    forward.
+
+    Args:
+        now_ms: the clock the fold is judged at (the wall clock on the live road).
+        on_event_time: judge each event at its *own* event time instead (the backfill road):
+            retention and the update time are those of a stream that folded the event when it
+            happened; ``now_ms`` then only bounds events from the future.
 
     Returns:
         The ids of the slots that changed.
@@ -32,10 +44,13 @@ def fold_events(
     changed: set[str] = set()
     attrs = row.attrs
     horizon_ms = now_ms + FUTURE_TOLERANCE_MS
+    at_ms = now_ms
     for event in events:
         event_time_ms = event.event_time_ms
         event_id = event.event_id
         from_future = event_time_ms > horizon_ms
+        if on_event_time:
+            at_ms = min(event_time_ms, horizon_ms)
         for slot in program.candidates(event):
             attribute = slot.attribute
             if from_future and attribute.period_ms is not None:
@@ -49,15 +64,18 @@ def fold_events(
             if value is None and slot.skips_none:
                 continue
             entry = attrs.get(slot.id)
+            updated_ms = at_ms
             if (
                 entry is None
-                or expired(entry[1], slot.retention_ms, now_ms)
-                or slot.stale(entry[1])
+                or expired(entry[1], slot.retention_ms, at_ms)
+                or slot.stale(entry[1], row.backfills)
             ):
                 state = slot.window.initial()
             else:
                 state = entry[0]
-            attrs[slot.id] = [slot.window.add(state, value, event_time_ms, event_id), now_ms]
+                if entry[1] > at_ms:  # folded earlier at a later time (the other road)
+                    updated_ms = entry[1]
+            attrs[slot.id] = [slot.window.add(state, value, event_time_ms, event_id), updated_ms]
             changed.add(slot.id)
     return changed
 
@@ -75,7 +93,7 @@ def prune_row(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
         for sid, (_, updated_ms) in row.attrs.items()
         if sid not in live
         or expired(updated_ms, live[sid].retention_ms, now_ms)
-        or live[sid].stale(updated_ms)
+        or live[sid].stale(updated_ms, row.backfills)
     ]
     for sid in dead:
         del row.attrs[sid]

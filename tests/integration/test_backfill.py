@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,28 @@ from snowplow_signals import (
 
 from signals_stream.devtools.broker import LocalBroker
 from tests.dbt_seeds import ECOMMERCE_SEED, seed_rows
-from tests.integration.history_data import Expected, event_ms, produce_seed, shift_to_now
+from tests.integration.history_data import LAST_PAGE, Expected, event_ms, produce_seed, shift_to_now
 from tests.integration.test_history_group_test import GROUP
 from tests.integration.workers import API_TOKEN, StreamApp, Worker, stream_app
 
 pytestmark = pytest.mark.integration
 
+# The backfilled group: the history tests' GROUP plus its last page with a TTL that the users
+# whose only events are of 2022-10-25 (about 1,397 h before the newest) outlived *on event
+# time*, and no other user did (every other last event is at most 843 h old). Folded on the
+# wall clock, every user's would be fresh.
+TTL = timedelta(hours=1000)
+BF_GROUP = GROUP.model_copy(
+    update={
+        "attributes": [
+            *GROUP.attributes,
+            LAST_PAGE.model_copy(update={"name": "last_page_ttl", "ttl": TTL}),
+        ]
+    }
+)
 FIRST_PART = 600  # seed lines produced (and consumed) before the publication
 SECOND_PART = 720  # up to here right after it (before the tasks take their end offsets)
-ATTRIBUTES = [a.name for a in GROUP.attributes]
+ATTRIBUTES = [a.name for a in BF_GROUP.attributes]
 OTHER = StreamAttributeGroup(
     name="bf_other",
     version=1,
@@ -60,7 +73,7 @@ OTHER = StreamAttributeGroup(
     ],
 )
 # Rate-limited and checkpointed often: a task over ~210 records runs for seconds.
-BACKFILL_ENV = {"SIGNALS_BACKFILL_MAX_RATE": "40", "SIGNALS_BACKFILL_CHECKPOINT_RECORDS": "40"}
+BACKFILL_ENV = {"SIGNALS_BACKFILL_MAX_RATE": "25", "SIGNALS_BACKFILL_CHECKPOINT_RECORDS": "40"}
 
 
 def _since(delta_ms: int) -> str:
@@ -74,7 +87,19 @@ def _expected(delta_ms: int) -> dict[str, dict[str, Any]]:
     for row in seed_rows(ECOMMERCE_SEED):
         if row["domain_userid"]:
             users[row["domain_userid"]].add(row, event_ms(row["derived_tstamp"]) + delta_ms, now_ms)
-    return {user: e.values() for user, e in users.items()}
+    ttl_ms = int(TTL.total_seconds() * 1000)
+    return {
+        user: {
+            **e.values(),
+            "last_page_ttl": e.last[2] if e.last and now_ms - e.last[0] < ttl_ms else None,
+        }
+        for user, e in users.items()
+    }
+
+
+def _on_any_clock(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Without the TTL'd attribute: a live group judges TTLs on the wall clock of its folds."""
+    return {u: {k: v for k, v in vs.items() if k != "last_page_ttl"} for u, vs in values.items()}
 
 
 def _values(worker: Worker, group: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -102,6 +127,7 @@ def _wait_values(
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, AssertionError):
             got = _values(worker, group, sorted(expected))
+            got = {u: {k: vs[k] for k in expected[u]} for u, vs in got.items() if u in expected}
             if got == expected:
                 return got
         time.sleep(1.0)
@@ -138,7 +164,7 @@ def _wait_reading(worker: Worker, timeout_s: float = 60) -> list[dict[str, Any]]
 
 
 def _publish_backfilled(worker: Worker, name: str, since: str) -> None:
-    group = GROUP.model_copy(
+    group = BF_GROUP.model_copy(
         update={"name": name, "backfill_since_tstamp": datetime.fromisoformat(since)}
     )
     SignalsSandbox(api_url=worker.url, sandbox_token=API_TOKEN).publish([group])
@@ -172,7 +198,7 @@ def _reference_values(
     """An app of its own whose identical group was live from its first event."""
     ref = stream_app(broker, "bf-ref")
     definitions = state / "reference.json"
-    group = GROUP.model_copy(update={"name": "bf_ref", "is_published": True})
+    group = BF_GROUP.model_copy(update={"name": "bf_ref", "is_published": True})
     definitions.write_text(json.dumps({"attribute_groups": [group.model_dump(mode="json")]}))
     env = ref.env(
         state / "ref-data", SIGNALS_INPUT_TOPIC=app.input_topic,
@@ -181,7 +207,7 @@ def _reference_values(
     worker = Worker(env, state / "ref.log")
     try:
         worker.wait_healthy()
-        return _wait_values(worker, "bf_ref", expected)
+        return _wait_values(worker, "bf_ref", _on_any_clock(expected))
     finally:
         worker.stop()
 
@@ -273,7 +299,19 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
         assert f"signals_backfill_remaining_records{{{labels}}} 0.0" in metrics, metrics
         read = next(t["read"] for t in tasks if t["partition"] == p)
         assert f"signals_backfill_records_total{{{labels}}} {float(read)}" in metrics
-    assert _reference_values(app, kafka_broker, tmp_path, expected) == got
+    # On event time, the TTL expired some users' value; folded on the wall clock it would not.
+    assert (
+        {u for u, v in got.items() if v["last_page"] and v["last_page_ttl"] is None}
+        == {
+            u
+            for u, v in expected.items()
+            if v["last_page"] is not None and v["last_page_ttl"] is None
+        }
+        != set()
+    )
+    assert _on_any_clock(_reference_values(app, kafka_broker, tmp_path, expected)) == _on_any_clock(
+        got
+    )
 
 
 def test_a_sigkill_during_the_backfill_still_gives_exact_values(
