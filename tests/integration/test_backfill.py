@@ -11,6 +11,7 @@ backfill is rate-limited so that the rest of the seed arrives while it runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from snowplow_signals import (
     AtomicProperty,
     Attribute,
@@ -163,11 +165,44 @@ def _wait_reading(worker: Worker, timeout_s: float = 60) -> list[dict[str, Any]]
     raise AssertionError(f"no backfill task read part of its range:\n{worker.log_tail()}")
 
 
-def _publish_backfilled(worker: Worker, name: str, since: str) -> None:
+def _publish_backfilled(worker: Worker, name: str, since: str) -> dict[str, Any]:
+    """Published through the registry API as the SDK posts it; the answer."""
     group = BF_GROUP.model_copy(
         update={"name": name, "backfill_since_tstamp": datetime.fromisoformat(since)}
     )
-    SignalsSandbox(api_url=worker.url, sandbox_token=API_TOKEN).publish([group])
+    body = {**group.model_dump(mode="json", exclude_none=True), "is_published": True}
+    status, raw = worker.request("POST", "/api/v1/registry/attribute_groups/", body, timeout=30)
+    assert status == 200, raw
+    return dict(json.loads(raw))
+
+
+def _first_stamps(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition's first record's timestamp, read with a plain consumer."""
+
+    async def read() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            found: dict[int, int] = {}
+            while len(found) < len(parts):
+                for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                    if records and tp.partition not in found:
+                        found[tp.partition] = records[0].timestamp
+                        consumer.pause(tp)
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def _iso_ms(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def _start(app: StreamApp, state: Path, env: dict[str, str] | None = None) -> Worker:
@@ -225,15 +260,17 @@ def _cli(app: StreamApp, worker: Worker, state: Path, *args: str) -> str:
 
 
 def _check_the_commands(
-    app: StreamApp, worker: Worker, state: Path, delta: int, first: str
+    app: StreamApp, worker: Worker, state: Path, delta: int, first: str, log_start: int
 ) -> None:
     """``backfill status`` draws the done tasks; ``start`` fills the group again (a new id),
     exactly; ``cancel`` stops one."""
     shown = _cli(app, worker, state, "status")
     assert shown.count(first) == app.partitions and shown.count("done") == app.partitions, shown
+    assert "log starts " in shown, shown
     assert "━" in shown  # the bars
     later = _since(delta + 1000)
-    _cli(app, worker, state, "start", "bf_new", "--since", later)
+    started = _cli(app, worker, state, "start", "bf_new", "--since", later)
+    assert f"the input log starts at {_iso_ms(log_start)}" in started, started
     deadline = time.monotonic() + 60
     while {t["backfill"] for t in _tasks(worker)} == {first}:
         assert time.monotonic() < deadline, "no new backfill"
@@ -273,7 +310,10 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
     worker = _start(app, tmp_path)
     try:
         _consume_first_part(app, kafka_broker, worker, delta)
-        _publish_backfilled(worker, "bf_new", _since(delta))
+        # The start is a day before the first record: the log does not hold it (as when
+        # retention removed it); the answer names the time the log holds every partition from.
+        firsts = _first_stamps(kafka_broker.bootstrap, app.input_topic)
+        published = _publish_backfilled(worker, "bf_new", _since(delta))
         produce_seed(kafka_broker.bootstrap, app.input_topic, delta, slice(FIRST_PART, SECOND_PART))
         # The rest while the tasks read (past the end offsets they took: live road only).
         during = _wait_reading(worker)
@@ -283,12 +323,17 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
         got = _wait_values(worker, "bf_new", expected)
         stats = worker.stats()
         metrics = worker.get("/metrics")[1].decode()
-        _check_the_commands(app, worker, tmp_path, delta, tasks[0]["backfill"])
+        _check_the_commands(
+            app, worker, tmp_path, delta, tasks[0]["backfill"], max(firsts.values())
+        )
     finally:
         worker.stop()
     assert got == expected
     assert len(tasks) == app.partitions and {t["state"] for t in tasks} == {"done"}, tasks
-    assert all(t["remaining"] == 0 and t["earliest_ms"] is None for t in tasks)
+    assert all(t["remaining"] == 0 for t in tasks)
+    assert {t["partition"]: t["earliest_ms"] for t in tasks} == firsts
+    earliest = datetime.fromisoformat(published["backfill_earliest_available_tstamp"])
+    assert round(earliest.timestamp() * 1000) == max(firsts.values()), published
     # Both roads fed the new slots, and they overlapped: the backfill road met events that the
     # live road had folded (skipped, ``l``).
     assert stats["backfill_applied"] > 0 and stats["backfill_live"] > 0, stats
