@@ -20,6 +20,7 @@ from faust.web import Request, Response
 
 from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.errors import DefinitionError, NotFoundError
+from signals_stream.history.log_start import with_log_start
 from signals_stream.registry import (
     KINDS,
     VERSIONED,
@@ -85,8 +86,10 @@ class CollectionView(WorkerView):
         async with log.writing():
             entry, changes = create(registry, _kind(kind), body, _now_ms())
             await log.write(changes, self.state.app.producer)
+        found = registry.find(entry.kind, entry.name, entry.version) or entry
+        answer = render(found, registry)
         return ok(
-            self, render(registry.find(entry.kind, entry.name, entry.version) or entry, registry)
+            self, await with_log_start(self.state.settings, found.model, found.is_published, answer)
         )
 
 
@@ -154,7 +157,11 @@ async def _update(
     async with log.writing():
         entry, changes = update(registry, kind, name, version, body, _now_ms())
         await log.write(changes, view.state.app.producer)
-    return ok(view, render(registry.find(kind, entry.name, entry.version) or entry, registry))
+    found = registry.find(kind, entry.name, entry.version) or entry
+    answer = render(found, registry)
+    return ok(
+        view, await with_log_start(view.state.settings, found.model, found.is_published, answer)
+    )
 
 
 async def _delete(view: WorkerView, kind: Kind, name: str, version: int | None) -> Response:

@@ -93,7 +93,7 @@ def apply_record(
                     for item, event in sourced
                     if len(item) > 3 and backfill.id in cast(tuple[str, ...], item[3])
                 ]
-                taken = admit_live(row, backfill.id, flagged)
+                taken = admit_live(row, backfill, flagged)
                 if taken:
                     fold_events(row, backfill.program, taken, now_ms)
         elif program is not None:

@@ -23,6 +23,16 @@ A flagged live event is folded if ``l`` is set (every later live event is), or i
 backfill event is folded if it is below ``l`` (or no ``l`` yet); at or past ``l`` the live road
 has it or will have it. No wall clock is involved: the seam is an input offset per row and
 partition, whatever the order the two roads arrive in.
+
+**Event time.** The backfill road folds each event at its own event time
+(``fold_events(on_event_time=True)``), as ``engine.history`` does for ``test()``: a slot's
+update time (TTLs count from it), the retention reset between two events and the rolling
+windows are those of a stream that folded the event when it happened. The live road folds
+on the wall clock, as every live slot; a slot's update time only moves forward, so the two
+roads' order does not matter. A row's slots take the backfill's state once its marks exist:
+when either road first reaches a row, whatever the backfilled slots held (an earlier
+publication's state) is dropped, and from then on the marks, not the update time, say the
+state is this publication's (``Slot.stale``).
 """
 
 from __future__ import annotations
@@ -44,12 +54,17 @@ class BackfillApplied(NamedTuple):
     live: int  # at or past ``l``: the live road has them
 
 
-def _marks(row: EntityRow, backfill: str, partition: int) -> dict[str, int]:
-    return row.backfills.setdefault(backfill, {}).setdefault(str(partition), {})
+def _marks(row: EntityRow, backfill: Backfill, partition: int) -> dict[str, int]:
+    found = row.backfills.get(backfill.id)
+    if found is None:  # the first event of this backfill for the row: earlier state is stale
+        for slot_id in backfill.slot_ids:
+            row.attrs.pop(slot_id, None)
+        found = row.backfills[backfill.id] = {}
+    return found.setdefault(str(partition), {})
 
 
 def admit_live(
-    row: EntityRow, backfill: str, events: Sequence[tuple[int, int, Event]]
+    row: EntityRow, backfill: Backfill, events: Sequence[tuple[int, int, Event]]
 ) -> list[Event]:
     """Of an entity's flagged live ``(input partition, offset, event)`` s (replays already
     dropped), those the backfilled slots take; records ``l``."""
@@ -71,12 +86,12 @@ def apply_backfill(
     now_ms: int,
 ) -> BackfillApplied:
     """Fold the backfill road's ``(input partition, offset, event)`` s of one entity (in input
-    order per partition) into its backfilled slots, skipping replays and what the live road
-    has."""
+    order per partition) into its backfilled slots, each at its own event time, skipping
+    replays and what the live road has (``now_ms``, the wall clock, bounds future events)."""
     taken: list[Event] = []
     replays = live = 0
     for partition, offset, event in events:
-        marks = _marks(row, backfill.id, partition)
+        marks = _marks(row, backfill, partition)
         if offset <= marks.get("b", -1):
             replays += 1
             continue
@@ -86,5 +101,5 @@ def apply_backfill(
             continue
         taken.append(event)
     if taken:
-        fold_events(row, backfill.program, taken, now_ms)
+        fold_events(row, backfill.program, taken, now_ms, on_event_time=True)
     return BackfillApplied(len(taken), replays, live)

@@ -10,7 +10,7 @@ that read it; unlimited if any reader has none).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 
+_NO_MARKS: Mapping[str, object] = {}
+
+
 def slot_id(attribute: CompiledAttribute, window: Window) -> str:
     """Row key of a state: the definition hash plus the stored layout's version."""
     return f"{attribute.definition_hash}:{window.state_suffix}"
@@ -68,9 +71,17 @@ class Slot:
     # (0: always). State written before it belongs to an earlier publication and is ignored, so
     # deleting or unpublishing a group and publishing it again starts from nothing.
     since_ms: int = 0
+    # The backfill filling this slot (``Backfill.id``), if any. Its state is folded on event
+    # time, so its update time can predate the publication: a row that the backfill's roads
+    # have reached (its ``backfills`` marks hold the id) is this publication's, whatever the
+    # time (``engine.backfill`` dropped the earlier state when it first reached the row).
+    backfill: str | None = None
 
-    def stale(self, updated_ms: int) -> bool:
-        """True when a state last written at ``updated_ms`` predates this publication."""
+    def stale(self, updated_ms: int, marks: Mapping[str, object] = _NO_MARKS) -> bool:
+        """True when a state last written at ``updated_ms`` predates this publication
+        (``marks``: the row's ``backfills``)."""
+        if self.backfill is not None and self.backfill in marks:
+            return False
         return updated_ms < self.since_ms
 
 
@@ -94,6 +105,7 @@ class FoldStep(NamedTuple):
     initial: Any  # Window.initial
     retention_ms: int | None
     since_ms: int
+    backfill: str | None  # ``Slot.backfill``: see ``Slot.stale``
 
 
 def _fold_step(slot: Slot) -> FoldStep:
@@ -109,6 +121,7 @@ def _fold_step(slot: Slot) -> FoldStep:
         initial=slot.window.initial,
         retention_ms=slot.retention_ms,
         since_ms=slot.since_ms,
+        backfill=slot.backfill,
     )
 
 
@@ -518,12 +531,13 @@ def _slot(
 
 def _backfills(
     compiled_groups: list[tuple[AttributeGroup, CompiledGroup]],
-    slots: Mapping[str, Slot],
+    slots: dict[str, Slot],
     published_at_ms: Mapping[tuple[str, int], int],
 ) -> dict[str, Backfill]:
     """A backfill per published group with ``backfill_since_tstamp``, for the slots it is the
     first reader of (counting from its own publication); none for a definitions file's groups
-    (published at 0: live from the start)."""
+    (published at 0: live from the start). Those slots in ``slots`` are replaced by copies
+    naming their backfill."""
     found: dict[str, Backfill] = {}
     taken: set[str] = set()
     for group, compiled in sorted(compiled_groups, key=lambda gc: (gc[0].name, gc[0].version)):
@@ -531,14 +545,15 @@ def _backfills(
         since = group.backfill_since_tstamp
         if since is None or not published_ms:
             continue
+        bid = backfill_id(group.name, group.version, published_ms)
         own = []
         for attribute in compiled.attributes:
             slot = slots[slot_id(attribute, _window(attribute))]
             if slot.since_ms == published_ms and slot.id not in taken:
+                slots[slot.id] = slot = replace(slot, backfill=bid)
                 own.append(slot)
                 taken.add(slot.id)
         if own:
-            bid = backfill_id(group.name, group.version, published_ms)
             found[bid] = Backfill(
                 id=bid,
                 group=group.name,

@@ -38,7 +38,7 @@ def row_expired(
         if (
             slot is not None
             and not expired(updated_ms, slot.retention_ms, now_ms)
-            and not slot.stale(updated_ms)
+            and not slot.stale(updated_ms, row.backfills)
         ):
             return False
     finite = [s.retention_ms for s in live.values() if s.retention_ms is not None]
@@ -56,7 +56,7 @@ def row_expires_at_ms(
     ends: list[int] = []
     for sid, (_, updated_ms) in row.attrs.items():
         slot = live.get(sid)
-        if slot is None or slot.stale(updated_ms):
+        if slot is None or slot.stale(updated_ms, row.backfills):
             continue
         if slot.retention_ms is None or updated_ms is None:
             return None

@@ -18,28 +18,44 @@ FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 
 def fold_events(
-    row: EntityRow, program: KeyProgram, events: Iterable[Event], now_ms: int
+    row: EntityRow,
+    program: KeyProgram,
+    events: Iterable[Event],
+    now_ms: int,
+    *,
+    on_event_time: bool = False,
 ) -> set[str]:
     """Fold ``events`` into ``row`` in place.
 
     A slot whose value outlived its retention starts again from an empty state (the old value
     would read as expired anyway). Events are placed by their own event time, so their order
-    within the batch does not matter.
+    within the batch does not matter. A slot's update time (what TTLs count from) only moves
+    forward.
+
+    Args:
+        now_ms: the clock the fold is judged at (the wall clock on the live road).
+        on_event_time: judge each event at its *own* event time instead (the backfill road):
+            retention and the update time are those of a stream that folded the event when it
+            happened; ``now_ms`` then only bounds events from the future.
 
     Returns:
         The ids of the slots that changed.
     """
     changed: set[str] = set()
     attrs = row.attrs
+    marks = row.backfills
     horizon_ms = now_ms + FUTURE_TOLERANCE_MS
     steps = program.steps
+    at_ms = now_ms
     for event in events:
         event_time_ms = event.event_time_ms
         event_id = event.event_id
         from_future = event_time_ms > horizon_ms
+        if on_event_time:
+            at_ms = min(event_time_ms, horizon_ms)
         # One specialised step per slot the event's identity selects (``KeyProgram.steps``).
         for (sid, windowed, select, criteria, get, skips_none, add, initial, retention_ms,
-             since_ms) in steps(event):  # fmt: skip
+             since_ms, backfill) in steps(event):  # fmt: skip
             if from_future and windowed:
                 continue
             if select is not None and not select(event):
@@ -50,15 +66,19 @@ def fold_events(
             if value is None and skips_none:
                 continue
             entry = attrs.get(sid)
+            updated_ms = at_ms
             if (
                 entry is None
-                or (retention_ms is not None and now_ms - entry[1] >= retention_ms)
-                or entry[1] < since_ms
+                or (retention_ms is not None and at_ms - entry[1] >= retention_ms)
+                # Written before this publication (``Slot.stale``, inlined).
+                or (entry[1] < since_ms and (backfill is None or backfill not in marks))
             ):
                 state = initial()
             else:
                 state = entry[0]
-            attrs[sid] = [add(state, value, event_time_ms, event_id), now_ms]
+                if entry[1] > at_ms:  # folded earlier at a later time (the other road)
+                    updated_ms = entry[1]
+            attrs[sid] = [add(state, value, event_time_ms, event_id), updated_ms]
             changed.add(sid)
     return changed
 
@@ -76,7 +96,7 @@ def prune_row(row: EntityRow, program: KeyProgram | None, now_ms: int) -> bool:
         for sid, (_, updated_ms) in row.attrs.items()
         if sid not in live
         or expired(updated_ms, live[sid].retention_ms, now_ms)
-        or live[sid].stale(updated_ms)
+        or live[sid].stale(updated_ms, row.backfills)
     ]
     for sid in dead:
         del row.attrs[sid]

@@ -19,9 +19,10 @@ def read_attribute(row: EntityRow | None, attribute: ReadableAttribute, now_ms: 
     value = None
     entry = None if row is None else row.attrs.get(attribute.slot.id)
     if (
-        entry is not None
+        row is not None
+        and entry is not None
         and not expired(entry[1], attribute.ttl_ms, now_ms)
-        and not attribute.slot.stale(entry[1])
+        and not attribute.slot.stale(entry[1], row.backfills)
     ):
         value = attribute.slot.window.read(entry[0], now_ms, attribute.time_unit)
     if value is None:

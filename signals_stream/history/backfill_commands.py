@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from signals_stream.errors import DefinitionError, LogUnavailable
 from signals_stream.history.backfill_state import BackfillTask, read_backfill_state, write_cancel
+from signals_stream.history.log_start import EARLIEST_FIELD
 from signals_stream.kafka.auth import client_auth
 from signals_stream.settings import Settings
 
@@ -144,6 +145,10 @@ def start_backfill(
     if not body.get("is_published"):
         raise DefinitionError(f"attribute group {group!r} version {version} is not published")
     body["backfill_since_tstamp"] = since
-    _call(settings, base, "PUT", path, body)
+    answer = _call(settings, base, "PUT", path, body)
     print(f"backfill of {group} v{version} from {since} started: `signals-stream backfill status`")
+    earliest = answer.get(EARLIEST_FIELD) if isinstance(answer, dict) else None
+    if earliest:
+        at = int(datetime.fromisoformat(earliest).timestamp() * 1000)
+        print(f"the input log starts at {_iso(at)}: the backfill takes what is there")
     return 0

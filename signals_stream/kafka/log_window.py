@@ -23,8 +23,8 @@ from aiokafka.errors import KafkaError
 from signals_stream.errors import LogUnavailable
 from signals_stream.kafka.end_offsets import verified_end_offsets
 
-__all__ = ["LogRecord", "LogWindow", "PartitionStart", "partition_start", "read_log_range",
-           "read_log_window"]  # fmt: skip
+__all__ = ["LogRecord", "LogWindow", "PartitionStart", "log_earliest_ms", "partition_start",
+           "read_log_range", "read_log_window"]  # fmt: skip
 
 _FETCH_WAIT_MS = 100
 _POLL_RECORDS = 500  # small slices: the reader shares the worker's event loop
@@ -136,8 +136,9 @@ async def read_log_range(
 class PartitionStart(NamedTuple):
     """Where a read of one partition from a time starts and ends.
 
-    ``earliest_ms``: when retention removed the start (the first retained record is the
-    lookup's answer and is stamped later), that record's time; else None."""
+    ``earliest_ms``: when the log does not hold the start (the first retained record is the
+    lookup's answer and is stamped later: retention removed the start, or the topic began
+    after it), that record's time; else None."""
 
     first: int
     end: int
@@ -170,7 +171,7 @@ async def partition_start(
             raise LogUnavailable(f"cannot look up the offsets of {topic!r}: {exc!r}") from exc
         first = max(begin, end if at is None else min(at.offset, end))
         earliest = None
-        if begin > 0 and first == begin < end:
+        if first == begin < end:
             consumer.assign([tp])
             consumer.seek(tp, begin)
             fetched = await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS * 30, max_records=1)
@@ -180,6 +181,27 @@ async def partition_start(
         return PartitionStart(first, end, earliest)
     finally:
         await consumer.stop()
+
+
+async def log_earliest_ms(
+    bootstrap: list[str],
+    topic: str,
+    partitions: int,
+    start_ms: int,
+    *,
+    auth: Mapping[str, Any] | None = None,
+) -> int | None:
+    """The earliest time from which the log holds ``topic`` when that is after ``start_ms``
+    (the latest of the partitions' :attr:`PartitionStart.earliest_ms`), else None.
+
+    Raises:
+        LogUnavailable: the broker cannot be reached or a partition does not exist.
+    """
+    starts = await asyncio.gather(
+        *(partition_start(bootstrap, topic, p, start_ms, auth=auth) for p in range(partitions))
+    )
+    found = [s.earliest_ms for s in starts if s.earliest_ms is not None]
+    return max(found) if found else None
 
 
 async def _ranges(

@@ -11,6 +11,7 @@ backfill is rate-limited so that the rest of the seed arrives while it runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -18,11 +19,12 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from snowplow_signals import (
     AtomicProperty,
     Attribute,
@@ -35,15 +37,28 @@ from snowplow_signals import (
 
 from signals_stream.devtools.broker import LocalBroker
 from tests.dbt_seeds import ECOMMERCE_SEED, seed_rows
-from tests.integration.history_data import Expected, event_ms, produce_seed, shift_to_now
+from tests.integration.history_data import LAST_PAGE, Expected, event_ms, produce_seed, shift_to_now
 from tests.integration.test_history_group_test import GROUP
 from tests.integration.workers import API_TOKEN, StreamApp, Worker, stream_app
 
 pytestmark = pytest.mark.integration
 
+# The backfilled group: the history tests' GROUP plus its last page with a TTL that the users
+# whose only events are of 2022-10-25 (about 1,397 h before the newest) outlived *on event
+# time*, and no other user did (every other last event is at most 843 h old). Folded on the
+# wall clock, every user's would be fresh.
+TTL = timedelta(hours=1000)
+BF_GROUP = GROUP.model_copy(
+    update={
+        "attributes": [
+            *GROUP.attributes,
+            LAST_PAGE.model_copy(update={"name": "last_page_ttl", "ttl": TTL}),
+        ]
+    }
+)
 FIRST_PART = 600  # seed lines produced (and consumed) before the publication
 SECOND_PART = 720  # up to here right after it (before the tasks take their end offsets)
-ATTRIBUTES = [a.name for a in GROUP.attributes]
+ATTRIBUTES = [a.name for a in BF_GROUP.attributes]
 OTHER = StreamAttributeGroup(
     name="bf_other",
     version=1,
@@ -60,7 +75,7 @@ OTHER = StreamAttributeGroup(
     ],
 )
 # Rate-limited and checkpointed often: a task over ~210 records runs for seconds.
-BACKFILL_ENV = {"SIGNALS_BACKFILL_MAX_RATE": "40", "SIGNALS_BACKFILL_CHECKPOINT_RECORDS": "40"}
+BACKFILL_ENV = {"SIGNALS_BACKFILL_MAX_RATE": "25", "SIGNALS_BACKFILL_CHECKPOINT_RECORDS": "40"}
 
 
 def _since(delta_ms: int) -> str:
@@ -74,7 +89,19 @@ def _expected(delta_ms: int) -> dict[str, dict[str, Any]]:
     for row in seed_rows(ECOMMERCE_SEED):
         if row["domain_userid"]:
             users[row["domain_userid"]].add(row, event_ms(row["derived_tstamp"]) + delta_ms, now_ms)
-    return {user: e.values() for user, e in users.items()}
+    ttl_ms = int(TTL.total_seconds() * 1000)
+    return {
+        user: {
+            **e.values(),
+            "last_page_ttl": e.last[2] if e.last and now_ms - e.last[0] < ttl_ms else None,
+        }
+        for user, e in users.items()
+    }
+
+
+def _on_any_clock(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Without the TTL'd attribute: a live group judges TTLs on the wall clock of its folds."""
+    return {u: {k: v for k, v in vs.items() if k != "last_page_ttl"} for u, vs in values.items()}
 
 
 def _values(worker: Worker, group: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -102,6 +129,7 @@ def _wait_values(
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, AssertionError):
             got = _values(worker, group, sorted(expected))
+            got = {u: {k: vs[k] for k in expected[u]} for u, vs in got.items() if u in expected}
             if got == expected:
                 return got
         time.sleep(1.0)
@@ -137,11 +165,44 @@ def _wait_reading(worker: Worker, timeout_s: float = 60) -> list[dict[str, Any]]
     raise AssertionError(f"no backfill task read part of its range:\n{worker.log_tail()}")
 
 
-def _publish_backfilled(worker: Worker, name: str, since: str) -> None:
-    group = GROUP.model_copy(
+def _publish_backfilled(worker: Worker, name: str, since: str) -> dict[str, Any]:
+    """Published through the registry API as the SDK posts it; the answer."""
+    group = BF_GROUP.model_copy(
         update={"name": name, "backfill_since_tstamp": datetime.fromisoformat(since)}
     )
-    SignalsSandbox(api_url=worker.url, sandbox_token=API_TOKEN).publish([group])
+    body = {**group.model_dump(mode="json", exclude_none=True), "is_published": True}
+    status, raw = worker.request("POST", "/api/v1/registry/attribute_groups/", body, timeout=30)
+    assert status == 200, raw
+    return dict(json.loads(raw))
+
+
+def _first_stamps(bootstrap: str, topic: str) -> dict[int, int]:
+    """Each partition's first record's timestamp, read with a plain consumer."""
+
+    async def read() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            found: dict[int, int] = {}
+            while len(found) < len(parts):
+                for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                    if records and tp.partition not in found:
+                        found[tp.partition] = records[0].timestamp
+                        consumer.pause(tp)
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def _iso_ms(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def _start(app: StreamApp, state: Path, env: dict[str, str] | None = None) -> Worker:
@@ -172,7 +233,7 @@ def _reference_values(
     """An app of its own whose identical group was live from its first event."""
     ref = stream_app(broker, "bf-ref")
     definitions = state / "reference.json"
-    group = GROUP.model_copy(update={"name": "bf_ref", "is_published": True})
+    group = BF_GROUP.model_copy(update={"name": "bf_ref", "is_published": True})
     definitions.write_text(json.dumps({"attribute_groups": [group.model_dump(mode="json")]}))
     env = ref.env(
         state / "ref-data", SIGNALS_INPUT_TOPIC=app.input_topic,
@@ -181,7 +242,7 @@ def _reference_values(
     worker = Worker(env, state / "ref.log")
     try:
         worker.wait_healthy()
-        return _wait_values(worker, "bf_ref", expected)
+        return _wait_values(worker, "bf_ref", _on_any_clock(expected))
     finally:
         worker.stop()
 
@@ -199,15 +260,17 @@ def _cli(app: StreamApp, worker: Worker, state: Path, *args: str) -> str:
 
 
 def _check_the_commands(
-    app: StreamApp, worker: Worker, state: Path, delta: int, first: str
+    app: StreamApp, worker: Worker, state: Path, delta: int, first: str, log_start: int
 ) -> None:
     """``backfill status`` draws the done tasks; ``start`` fills the group again (a new id),
     exactly; ``cancel`` stops one."""
     shown = _cli(app, worker, state, "status")
     assert shown.count(first) == app.partitions and shown.count("done") == app.partitions, shown
+    assert "log starts " in shown, shown
     assert "━" in shown  # the bars
     later = _since(delta + 1000)
-    _cli(app, worker, state, "start", "bf_new", "--since", later)
+    started = _cli(app, worker, state, "start", "bf_new", "--since", later)
+    assert f"the input log starts at {_iso_ms(log_start)}" in started, started
     deadline = time.monotonic() + 60
     while {t["backfill"] for t in _tasks(worker)} == {first}:
         assert time.monotonic() < deadline, "no new backfill"
@@ -247,7 +310,10 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
     worker = _start(app, tmp_path)
     try:
         _consume_first_part(app, kafka_broker, worker, delta)
-        _publish_backfilled(worker, "bf_new", _since(delta))
+        # The start is a day before the first record: the log does not hold it (as when
+        # retention removed it); the answer names the time the log holds every partition from.
+        firsts = _first_stamps(kafka_broker.bootstrap, app.input_topic)
+        published = _publish_backfilled(worker, "bf_new", _since(delta))
         produce_seed(kafka_broker.bootstrap, app.input_topic, delta, slice(FIRST_PART, SECOND_PART))
         # The rest while the tasks read (past the end offsets they took: live road only).
         during = _wait_reading(worker)
@@ -257,12 +323,17 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
         got = _wait_values(worker, "bf_new", expected)
         stats = worker.stats()
         metrics = worker.get("/metrics")[1].decode()
-        _check_the_commands(app, worker, tmp_path, delta, tasks[0]["backfill"])
+        _check_the_commands(
+            app, worker, tmp_path, delta, tasks[0]["backfill"], max(firsts.values())
+        )
     finally:
         worker.stop()
     assert got == expected
     assert len(tasks) == app.partitions and {t["state"] for t in tasks} == {"done"}, tasks
-    assert all(t["remaining"] == 0 and t["earliest_ms"] is None for t in tasks)
+    assert all(t["remaining"] == 0 for t in tasks)
+    assert {t["partition"]: t["earliest_ms"] for t in tasks} == firsts
+    earliest = datetime.fromisoformat(published["backfill_earliest_available_tstamp"])
+    assert round(earliest.timestamp() * 1000) == max(firsts.values()), published
     # Both roads fed the new slots, and they overlapped: the backfill road met events that the
     # live road had folded (skipped, ``l``).
     assert stats["backfill_applied"] > 0 and stats["backfill_live"] > 0, stats
@@ -273,7 +344,19 @@ def test_a_group_published_later_is_filled_exactly_across_the_seam(
         assert f"signals_backfill_remaining_records{{{labels}}} 0.0" in metrics, metrics
         read = next(t["read"] for t in tasks if t["partition"] == p)
         assert f"signals_backfill_records_total{{{labels}}} {float(read)}" in metrics
-    assert _reference_values(app, kafka_broker, tmp_path, expected) == got
+    # On event time, the TTL expired some users' value; folded on the wall clock it would not.
+    assert (
+        {u for u, v in got.items() if v["last_page"] and v["last_page_ttl"] is None}
+        == {
+            u
+            for u, v in expected.items()
+            if v["last_page"] is not None and v["last_page_ttl"] is None
+        }
+        != set()
+    )
+    assert _on_any_clock(_reference_values(app, kafka_broker, tmp_path, expected)) == _on_any_clock(
+        got
+    )
 
 
 def test_a_sigkill_during_the_backfill_still_gives_exact_values(

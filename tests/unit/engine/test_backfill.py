@@ -18,7 +18,7 @@ from signals_stream.engine.catalog import backfill_id
 from signals_stream.engine.row import decode_row, encode_row
 from signals_stream.errors import DefinitionError
 from signals_stream.events.event import Event
-from tests.unit.engine.test_history import T0, USER, page_view
+from tests.unit.engine.test_history import MIN, T0, USER, page_view
 
 SINCE = "2026-01-01T00:00:00Z"
 LIVE = {
@@ -164,3 +164,64 @@ def test_a_new_backfill_start_on_a_published_group_is_a_new_publication() -> Non
     for change in update(registry, "attribute_groups", "live_group", 1, body, 9_000)[1]:
         registry.apply(change.key, change.value())
     assert registry.get("attribute_groups", "live_group").published_at_ms == 5_000
+
+
+HOUR = 3_600_000
+TTL_GROUP = {
+    **LIVE,
+    "name": "ttl_group",
+    "backfill_since_tstamp": SINCE,
+    "attributes": [{**LIVE["attributes"][0], "name": "recent_views", "ttl": "PT1H"}],
+}
+
+
+def _ttl_catalog(published_ms: int, backfilled: bool = True) -> Catalog:
+    body = TTL_GROUP if backfilled else {k: v for k, v in TTL_GROUP.items() if "backfill" not in k}
+    return Catalog.build(
+        [AttributeGroup.parse(body)], published_at_ms={("ttl_group", 1): published_ms}
+    )
+
+
+def _read_views(raw: bytes, cat: Catalog, at_ms: int) -> Any:
+    return read_group(decode_row(raw), cat.group("ttl_group", 1), at_ms)["recent_views"]
+
+
+def test_the_backfill_road_judges_ttls_at_each_events_time() -> None:
+    """Four views, the last two more than the TTL after the first two: on event time the
+    counter starts again at the third (2), and expires an hour after the fourth, as a stream
+    live since T0 would; on the fold's wall clock it would be 4 and fresh."""
+    cat = _ttl_catalog(T0 + 10 * HOUR)
+    backfill = next(iter(cat.backfills.values()))
+    times = [T0, T0 + 10 * MIN, T0 + 3 * HOUR, T0 + 3 * HOUR + 10 * MIN]
+    row = decode_row(None)
+    done = apply_backfill(
+        row, backfill, [(0, o, page_view(t)) for o, t in enumerate(times)], T0 + 4 * HOUR
+    )
+    assert done.applied == 4
+    raw = encode_row(row)
+    assert _read_views(raw, cat, T0 + 4 * HOUR) == 2
+    assert _read_views(raw, cat, T0 + 4 * HOUR + 30 * MIN) == 0  # the counter's default
+    # A live event at the wall clock afterwards: the update time moves forward only.
+    live = SourcedEvent(
+        0, 4, page_view(T0 + 9 * HOUR).project(cat.routing_plan().projection), (backfill.id,)
+    )
+    raw = step_row(raw, cat, "domain_userid", USER.encode(), [live], T0 + 9 * HOUR).row
+    assert _read_views(raw, cat, T0 + 9 * HOUR + 30 * MIN) == 1  # reset: 9 h > the TTL
+    row = decode_row(raw)
+    apply_backfill(row, backfill, [(1, 0, page_view(T0 + 8 * HOUR + 50 * MIN))], T0 + 9 * HOUR)
+    assert _read_views(encode_row(row), cat, T0 + 9 * HOUR + 55 * MIN) == 2  # still fresh
+
+
+def test_an_earlier_publications_state_is_dropped_when_the_backfill_reaches_the_row() -> None:
+    """State folded under an earlier publication after ``since`` is neither kept nor counted
+    twice: the backfill re-reads that event and the row holds it once."""
+    event = page_view(T0 + HOUR)
+    old = _ttl_catalog(T0, backfilled=False)
+    live = SourcedEvent(0, 0, event.project(old.routing_plan().projection))
+    raw = step_row(None, old, "domain_userid", USER.encode(), [live], T0 + HOUR).row
+    assert _read_views(raw, old, T0 + HOUR) == 1
+    new = _ttl_catalog(T0 + 2 * HOUR)
+    assert _read_views(raw, new, T0 + HOUR) == 0  # stale until the backfill's roads reach it
+    row = decode_row(raw)
+    apply_backfill(row, next(iter(new.backfills.values())), [(0, 0, event)], T0 + 2 * HOUR)
+    assert _read_views(encode_row(row), new, T0 + HOUR + 30 * MIN) == 1
