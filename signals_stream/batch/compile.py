@@ -179,8 +179,10 @@ class _Compiler:
         dialect: DialectName,
         now_ms: int | None,
         loaded: tuple[int | None, int] | None = None,
+        collected: tuple[int, int] | None = None,
     ) -> None:
         self.loaded = loaded
+        self.collected = collected
         self.group = group
         self.table = table
         self.sql = SqlDialect(dialect)
@@ -286,6 +288,12 @@ class _Compiler:
                 raw = raw.where(
                     exp.GT(this=loaded.copy(), expression=timestamp_literal(after)), copy=False
                 )
+        if self.collected is not None:  # a warehouse backfill: collected in [since, cut)
+            since, cut = self.collected
+            collector = _col("collector_tstamp")
+            raw = raw.where(
+                exp.GTE(this=collector, expression=timestamp_literal(since)), copy=False
+            ).where(exp.LT(this=collector.copy(), expression=timestamp_literal(cut)), copy=False)
         return raw
 
     def _key_column(self, plan: _Plan) -> str:
@@ -625,11 +633,13 @@ def compile_state(
     table: EventsTable,
     *,
     dialect: DialectName,
-    loaded: tuple[int | None, int],
+    loaded: tuple[int | None, int] | None = None,
+    collected: tuple[int, int] | None = None,
 ) -> exp.Select:
     """Per entity, the reducer states of an incremental group over the events whose
-    ``load_tstamp`` is in ``(loaded[0], loaded[1]]`` (``batch.incremental``)."""
-    return _Compiler(group, table, dialect, None, loaded).compile_state()
+    ``load_tstamp`` is in ``(loaded[0], loaded[1]]`` (``batch.incremental``) and whose
+    ``collector_tstamp`` is in ``[collected[0], collected[1])`` (``batch.backfill_states``)."""
+    return _Compiler(group, table, dialect, None, loaded, collected).compile_state()
 
 
 def compile_from_state(
