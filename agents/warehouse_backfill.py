@@ -208,13 +208,16 @@ class WarehouseBackfills:
         await write_warehouse_part(await self._producer_started(), self._state.settings, part)
 
     async def _producer_started(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            settings = self._state.settings
-            self._producer = AIOKafkaProducer(
-                bootstrap_servers=settings.bootstrap_servers, **client_auth(settings)
-            )
-            await self._producer.start()
-        return self._producer
+        """The coordinator's own producer (acks awaited per part), started on first use."""
+        if self._producer is not None:
+            return self._producer
+        settings = self._state.settings
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers, acks="all", **client_auth(settings)
+        )
+        await producer.start()
+        self._producer = producer
+        return producer
 
     async def stop(self) -> None:
         for running in list(self._running.values()):

@@ -85,6 +85,6 @@ def stream_states(group: AttributeGroup, row: Mapping[str, Any]) -> dict[str, An
         prefix = f"{attribute.name}__"
         parts = {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
         state = _state(attribute, parts)
-        if state is not None and state != 0:
+        if state is not None and not (attribute.aggregation == "counter" and state == 0):
             out[attribute.name] = state
     return out

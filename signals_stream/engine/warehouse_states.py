@@ -19,6 +19,7 @@ import orjson
 
 from signals_stream.engine.catalog import Backfill
 from signals_stream.engine.row import EntityRow
+from signals_stream.engine.synced import pack_records
 from signals_stream.engine.windows import LifetimeWindow, expired
 
 __all__ = [
@@ -46,20 +47,8 @@ def encode_states_records(
     backfill_id: str, items: Iterable[WarehouseStates], max_bytes: int
 ) -> list[bytes]:
     """Items as records of about ``max_bytes`` at most (a larger item alone)."""
-    head = MAGIC + orjson.dumps(backfill_id) + b"\n"
-    records: list[bytes] = []
-    parts: list[bytes] = []
-    size = 0
-    for key_name, entity_id, states in items:
-        part = orjson.dumps([key_name, entity_id.decode(), states])
-        if parts and size + len(part) + 1 > max_bytes:
-            records.append(head + b"[" + b",".join(parts) + b"]")
-            parts, size = [], 0
-        parts.append(part)
-        size += len(part) + 1
-    if parts:
-        records.append(head + b"[" + b",".join(parts) + b"]")
-    return records
+    parts = (orjson.dumps([key, entity_id.decode(), states]) for key, entity_id, states in items)
+    return pack_records(MAGIC + orjson.dumps(backfill_id) + b"\n", parts, max_bytes)
 
 
 def decode_states_record(raw: bytes) -> tuple[str, list[WarehouseStates]] | None:
