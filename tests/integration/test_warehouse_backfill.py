@@ -21,18 +21,16 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pytest
 from aiokafka import AIOKafkaProducer
 from snowplow_signals import (
-    AtomicProperty,
     Attribute,
-    Criteria,
-    Criterion,
     EntityProperty,
     SignalsSandbox,
     StreamAttributeGroup,
@@ -51,6 +49,7 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 4
 LOG_STARTS = (200, 260, 330, 390)  # per input partition: the first seed index the log holds
 LIVE_FROM = 620  # seed indexes from here are produced after the publication
+T = TypeVar("T")
 CART = EntityProperty(vendor=ECOM, name="cart", major_version=1, path="total_value")
 
 
@@ -58,12 +57,16 @@ def _cart(name: str, aggregation: str) -> Attribute:
     return Attribute(name=name, type="double", events=[], aggregation=aggregation, property=CART)
 
 
-GROUP = StreamAttributeGroup(
-    name="wh_new",
-    version=1,
-    attribute_key=domain_userid,
-    owner="whbackfill@example.com",
-    attributes=[
+def _group(name: str, attributes: list[Attribute]) -> StreamAttributeGroup:
+    return StreamAttributeGroup(
+        name=name, version=1, attribute_key=domain_userid, owner="whbackfill@example.com",
+        attributes=attributes,
+    )  # fmt: skip
+
+
+GROUP = _group(
+    "wh_new",
+    [
         Attribute(name="events_seen", type="int64", events=[], aggregation="counter"),
         PRODUCT_X_VIEWS,
         LAST_PAGE,
@@ -75,18 +78,13 @@ GROUP = StreamAttributeGroup(
     ],
 )
 ATTRIBUTES = [a.name for a in GROUP.attributes]
-OTHER = StreamAttributeGroup(
-    name="wh_other",
-    version=1,
-    attribute_key=domain_userid,
-    owner="whbackfill@example.com",
-    attributes=[  # not one of GROUP's definitions (those would share its state)
-        Attribute(
-            name="accel_events",
-            type="int64",
-            events=[],
-            aggregation="counter",
-            criteria=Criteria(all=[Criterion.eq(AtomicProperty(name="app_id"), "ecom-accel")]),
+# Live from before the publication, on the same key, reading no cart (so no state is shared
+# with GROUP's, which would keep this group's history).
+OTHER = _group(
+    "wh_other",
+    [
+        LAST_PAGE.model_copy(
+            update={"name": "pages", "aggregation": "unique_list", "type": "string_list"}
         )
     ],
 )
@@ -192,47 +190,36 @@ def _values(worker: Worker, group: str, ids: list[str]) -> dict[str, dict[str, A
     return found
 
 
-def _wait_values(
-    worker: Worker, group: str, want: dict[str, dict[str, Any]], timeout_s: float = 120
-) -> dict[str, dict[str, Any]]:
+def _poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float) -> T | None:
+    """``fetch()`` until ``done`` holds for it (then it), or its last answer at the deadline
+    (None: it never answered)."""
     deadline = time.monotonic() + timeout_s
-    got: dict[str, dict[str, Any]] = {}
+    found: T | None = None
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, AssertionError):
-            got = _values(worker, group, sorted(want))
-            if not _differences(got, want):
-                return got
-        time.sleep(1.0)
-    return got
-
-
-def _wait_filled(worker: Worker, timeout_s: float = 180) -> dict[str, Any]:
-    """``/stats`` once the warehouse part and every log task of the backfill are done."""
-    deadline = time.monotonic() + timeout_s
-    stats: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, AssertionError):
-            stats = worker.stats()
-            parts = list(stats["warehouse_backfills"].values())
-            tasks = stats["backfills"]
-            if (
-                parts and parts[0]["state"] == "done"
-                and len(tasks) == PARTITIONS and all(t["state"] == "done" for t in tasks)
-            ):  # fmt: skip
-                return stats
+            found = fetch()
+            if done(found):
+                break
         time.sleep(0.5)
-    raise AssertionError(f"backfill not done: {stats.get('warehouse_backfills')}\n"
-                         f"{stats.get('backfills')}\n{worker.log_tail()}")  # fmt: skip
+    return found
 
 
-def _wait_applied(worker: Worker, count: int) -> None:
-    deadline = time.monotonic() + 120
-    applied = 0
-    while applied < count:
-        assert time.monotonic() < deadline, f"only {applied} of {count} applied"
-        time.sleep(0.2)
-        with contextlib.suppress(OSError, AssertionError):
-            applied = int(worker.stats()["applied"])
+def _wait_values(
+    worker: Worker, group: str, want: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    got = _poll(
+        lambda: _values(worker, group, sorted(want)), lambda g: not _differences(g, want), 120
+    )
+    return got or {}
+
+
+def _filled(stats: dict[str, Any]) -> bool:
+    """The warehouse part and every log task of the backfill are done."""
+    parts, tasks = list(stats["warehouse_backfills"].values()), stats["backfills"]
+    return (
+        len(parts) == 1 and parts[0]["state"] == "done"
+        and len(tasks) == PARTITIONS and all(t["state"] == "done" for t in tasks)
+    )  # fmt: skip
 
 
 def _reference(broker: LocalBroker, tmp_path: Path, delta: int) -> tuple[StreamApp, Worker]:
@@ -268,7 +255,8 @@ def test_a_group_backfilled_from_the_warehouse_equals_one_live_from_the_start(
         SignalsSandbox(api_url=worker.url, sandbox_token=API_TOKEN).publish([OTHER])
         before = [i for i in range(LIVE_FROM) if _in_log(i)]
         _produce(kafka_broker.bootstrap, app.input_topic, delta, before)
-        _wait_applied(worker, sum(1 for i in before if ordered[i][0]["domain_userid"]))
+        count = sum(1 for i in before if ordered[i][0]["domain_userid"])
+        _poll(worker.stats, lambda stats: int(stats["applied"]) >= count, 120)
         oldest = event_ms(ordered[0][0]["collector_tstamp"]) + delta
         since = datetime.fromtimestamp((oldest - 3_600_000) / 1000).astimezone()
         group = GROUP.model_copy(update={"backfill_since_tstamp": since})
@@ -276,7 +264,8 @@ def test_a_group_backfilled_from_the_warehouse_equals_one_live_from_the_start(
         _produce(
             kafka_broker.bootstrap, app.input_topic, delta, list(range(LIVE_FROM, len(ordered)))
         )
-        stats = _wait_filled(worker)
+        stats = _poll(worker.stats, _filled, 180) or {}
+        assert _filled(stats), f"{stats}\n{worker.log_tail()}"
         want = _expected()
         got = _wait_values(worker, "wh_new", want)
         live = _wait_values(reference, "wh_ref", want)
