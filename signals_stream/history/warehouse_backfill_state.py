@@ -9,6 +9,7 @@ the others from the log (``docs/semantics.md``, "Backfill from the warehouse").
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -29,6 +30,10 @@ __all__ = [
 # waiting: the warehouse has not loaded up to the cut yet; running: states being sent;
 # done: every entity's states acknowledged; failed: ``error`` (retried).
 PartState = Literal["log", "waiting", "running", "done", "failed"]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -59,6 +64,13 @@ class WarehousePart:
     def decided(self) -> bool:
         """The cut is known: log tasks may start."""
         return self.state != "failed" or self.cut_ms is not None
+
+    def describe(self) -> str:
+        """One line for ``backfill status``."""
+        cut = "-" if self.cut_ms is None else _iso(self.cut_ms)
+        line = f"{self.backfill} warehouse: {self.state}, cut {cut}, {self.entities} entities"
+        extra = self.error or self.note
+        return f"{line} ({extra})" if extra else line
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

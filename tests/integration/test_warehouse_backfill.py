@@ -19,6 +19,9 @@ import asyncio
 import contextlib
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -285,3 +288,11 @@ def test_a_group_backfilled_from_the_warehouse_equals_one_live_from_the_start(
     assert len(band) > 50, len(band)
     assert part["entities"] > 0 and stats["warehouse_backfill_merged"] == part["entities"]
     assert stats["backfill_applied"] > 0, stats  # the log's road fed the new slots too
+    shown = subprocess.run(
+        [sys.executable, "-m", "signals_stream.cli", "backfill", "status"],
+        env={**os.environ, **app.env(tmp_path / "cli"), "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert f"{part['backfill']} warehouse: done" in shown.stdout, shown.stdout
+    assert f"{part['entities']} entities" in shown.stdout
