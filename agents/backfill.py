@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from agents.forward import Forwarder
+from agents.warehouse_backfill import warehouse_cut
 from signals_stream.engine.catalog import Backfill
 from signals_stream.errors import BadEvent
 from signals_stream.events.parse import parse_record
@@ -159,6 +160,8 @@ class BackfillRunner:
         if task.next >= task.end:
             await self._checkpoint(task, [], task.end, done=True)
             return
+        # the warehouse gives what was collected before the cut (agents/warehouse_backfill)
+        cut_ms = await warehouse_cut(settings, backfill.id)
         plan = backfill.routing_plan()
         headers = [(BACKFILL_HEADER, backfill.id.encode())]
         partitions, max_rate = settings.partitions, settings.backfill_max_rate
@@ -180,6 +183,8 @@ class BackfillRunner:
                     try:
                         event = parse_record(record.value)
                     except BadEvent:
+                        continue
+                    if cut_ms is not None and event.collector_tstamp_ms < cut_ms:
                         continue
                     for item in route_event(event, plan, partition=partition, offset=record.offset):
                         target = entity_partition(item.entity_id, partitions)

@@ -20,6 +20,11 @@ from agents.rows import (
     write_synced,
 )
 from agents.sweep import Sweeper
+from agents.warehouse_backfill import (
+    PendingStates,
+    add_warehouse_states,
+    write_warehouse_states,
+)
 from signals_stream.engine.synced import decode_sync_record
 from signals_stream.ops.stats import IngestStats
 from signals_stream.routing import decode_entity_events, entity_row_key
@@ -80,6 +85,7 @@ def register_entities(state: WorkerState) -> None:
             pending: PendingRows = {}
             synced: PendingSynced = {}
             backfills: dict[str, PendingRows] = {}  # the backfill road's, by backfill id
+            warehouse_states: PendingStates = {}  # warehouse parts of backfills
             partitions: set[int] = set()
             # (the ingest stage's send time, events): one latency observation per record
             sent: list[tuple[float, int]] = []
@@ -95,10 +101,14 @@ def register_entities(state: WorkerState) -> None:
                     await write_rows(state, pending)
                     await write_synced(state, synced)
                     await _write_backfills(state, backfills)
-                    pending, synced, backfills = {}, {}, {}
+                    await write_warehouse_states(state, warehouse_states)
+                    pending, synced, backfills, warehouse_states = {}, {}, {}, {}
                     await delete_row(state, partition, decode_deletion(record.message.value or b""))
                     continue
-                if _add_synced(synced, record.message.value or b"", partition, stats):
+                raw = record.message.value or b""
+                if add_warehouse_states(warehouse_states, raw, partition, state):
+                    continue
+                if _add_synced(synced, raw, partition, stats):
                     if len(synced) >= _SYNCED_FLUSH_ROWS:  # the batch's events first, as below
                         await write_rows(state, pending)
                         await write_synced(state, synced)
@@ -123,6 +133,7 @@ def register_entities(state: WorkerState) -> None:
             await write_rows(state, pending)
             await write_synced(state, synced)
             await _write_backfills(state, backfills)
+            await write_warehouse_states(state, warehouse_states)
             visible = time.time()
             for sent_at, count in sent:
                 state.processed_to_visible.observe(visible - sent_at, count)

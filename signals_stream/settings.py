@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         description="The Snowplow atomic events table batch groups are computed from "
         "([database.]schema.table).",
     )
+    backfill_from_warehouse: bool = Field(
+        False,
+        description="A backfill whose backfill_since_tstamp is older than the input log's "
+        "first record takes the events collected before the log's start from the warehouse "
+        "(SIGNALS_BATCH_EVENTS_TABLE in SIGNALS_WAREHOUSE_URL), the rest from the log.",
+    )
     batch_schema: str = Field(
         "signals",
         pattern=r"^[A-Za-z0-9_]+$",

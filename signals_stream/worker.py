@@ -30,6 +30,7 @@ from agents.lean_ingest import register_lean_ingest
 from agents.profiles_mirror import register_profiles_mirror
 from agents.push_receipts import register_push_receipts
 from agents.serving_partitions import register_serving_partitions
+from agents.warehouse_backfill import register_warehouse_backfills
 from agents.warehouse_sync import register_warehouse_sync
 from signals_stream.api.attributes import register_attribute_views
 from signals_stream.api.datasets import register_dataset_views
@@ -125,6 +126,7 @@ def build_worker(settings: Settings) -> WorkerState:
         register_profiles_mirror(state, mirror)
     register_warehouse_sync(state)
     register_backfills(state)
+    register_warehouse_backfills(state)
 
     register_attribute_views(state)
     register_event_log_views(state)

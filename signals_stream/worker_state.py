@@ -19,6 +19,7 @@ from signals_stream.delivery.pusher import Pusher
 from signals_stream.engine.installed import LiveCatalog
 from signals_stream.errors import OwnerUnavailable
 from signals_stream.history.backfill_state import BackfillProgress
+from signals_stream.history.warehouse_backfill_state import WarehousePart
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.kafka.transport import SignalsApp
 from signals_stream.ops.latency import BatchHistogram
@@ -69,6 +70,8 @@ class WorkerState:
     sync_statuses: dict[str, SyncStatus] = field(default_factory=dict)
     # Backfill tasks this worker runs or ran, and cancelled backfills (agents/backfill).
     backfills: BackfillProgress = field(default_factory=BackfillProgress)
+    # Warehouse parts of backfills this worker coordinates (agents/warehouse_backfill).
+    warehouse_backfills: dict[str, WarehousePart] = field(default_factory=dict)
 
     @property
     def registry(self) -> Registry:

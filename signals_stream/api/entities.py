@@ -70,6 +70,9 @@ class StatsView(WorkerView):
                 **profiles,
                 "sync": sync,
                 "backfills": state.backfills.to_json(),
+                "warehouse_backfills": {
+                    bid: part.to_json() for bid, part in sorted(state.warehouse_backfills.items())
+                },
             }
         )
 

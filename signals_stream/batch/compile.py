@@ -204,9 +204,11 @@ class _Compiler:
         now_ms: int | None,
         loaded: tuple[int | None, int] | None = None,
         anchors: AnchorJoin | None = None,
+        collected: tuple[int, int] | None = None,
     ) -> None:
         self.loaded = loaded
         self.anchors = anchors
+        self.collected = collected
         self.group = group
         self.table = table
         self.sql = SqlDialect(dialect)
@@ -317,6 +319,12 @@ class _Compiler:
                 raw = raw.where(
                     exp.GT(this=loaded.copy(), expression=timestamp_literal(after)), copy=False
                 )
+        if self.collected is not None:  # a warehouse backfill: collected in [since, cut)
+            since, cut = self.collected
+            collector = _col("collector_tstamp")
+            raw = raw.where(
+                exp.GTE(this=collector, expression=timestamp_literal(since)), copy=False
+            ).where(exp.LT(this=collector.copy(), expression=timestamp_literal(cut)), copy=False)
         return raw
 
     def _at_anchors(self, anchors: AnchorJoin, source: exp.Select) -> list[tuple[str, exp.Expr]]:
@@ -716,11 +724,13 @@ def compile_state(
     table: EventsTable,
     *,
     dialect: DialectName,
-    loaded: tuple[int | None, int],
+    loaded: tuple[int | None, int] | None = None,
+    collected: tuple[int, int] | None = None,
 ) -> exp.Select:
     """Per entity, the reducer states of an incremental group over the events whose
-    ``load_tstamp`` is in ``(loaded[0], loaded[1]]`` (``batch.incremental``)."""
-    return _Compiler(group, table, dialect, None, loaded).compile_state()
+    ``load_tstamp`` is in ``(loaded[0], loaded[1]]`` (``batch.incremental``) and whose
+    ``collector_tstamp`` is in ``[collected[0], collected[1])`` (``batch.backfill_states``)."""
+    return _Compiler(group, table, dialect, None, loaded, collected=collected).compile_state()
 
 
 def compile_from_state(

@@ -36,6 +36,7 @@ __all__ = [
     "apply_synced",
     "decode_sync_record",
     "encode_sync_records",
+    "pack_records",
     "group_id",
     "read_synced",
     "synced_expires_at_ms",
@@ -99,21 +100,30 @@ class SyncedGroup:
         raise KeyError(name)
 
 
+def pack_records(head: bytes, parts: Iterable[bytes], max_bytes: int) -> list[bytes]:
+    """JSON ``parts`` as records ``head`` + ``[part,...]`` of about ``max_bytes`` at most (a
+    larger part alone), in order."""
+    records: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for part in parts:
+        if chunk and size + len(part) + 1 > max_bytes:
+            records.append(head + b"[" + b",".join(chunk) + b"]")
+            chunk, size = [], 0
+        chunk.append(part)
+        size += len(part) + 1
+    if chunk:
+        records.append(head + b"[" + b",".join(chunk) + b"]")
+    return records
+
+
 def encode_sync_records(items: Iterable[SyncItem], max_bytes: int) -> list[bytes]:
     """Items as records of about ``max_bytes`` at most (a larger item alone), in order."""
-    records: list[bytes] = []
-    parts: list[bytes] = []
-    size = 0
-    for key_name, entity_id, group, source_ms, values in items:
-        part = orjson.dumps([key_name, entity_id.decode(), group, source_ms, values])
-        if parts and size + len(part) + 1 > max_bytes:
-            records.append(MAGIC + b"[" + b",".join(parts) + b"]")
-            parts, size = [], 0
-        parts.append(part)
-        size += len(part) + 1
-    if parts:
-        records.append(MAGIC + b"[" + b",".join(parts) + b"]")
-    return records
+    parts = (
+        orjson.dumps([key_name, entity_id.decode(), group, source_ms, values])
+        for key_name, entity_id, group, source_ms, values in items
+    )
+    return pack_records(MAGIC, parts, max_bytes)
 
 
 def decode_sync_record(raw: bytes) -> list[SyncItem] | None:

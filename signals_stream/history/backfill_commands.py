@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from signals_stream.errors import DefinitionError, LogUnavailable
 from signals_stream.history.backfill_state import BackfillTask, read_backfill_state, write_cancel
 from signals_stream.history.log_start import EARLIEST_FIELD
+from signals_stream.history.warehouse_backfill_state import read_warehouse_parts
 from signals_stream.kafka.auth import client_auth
 from signals_stream.settings import Settings
 
@@ -89,6 +90,8 @@ def show_status(settings: Settings, *, watch: bool = False, console: Console | N
                 break
             time.sleep(1.0)
             tasks, cancelled = asyncio.run(read_backfill_state(settings))
+    for part in asyncio.run(read_warehouse_parts(settings)).values():  # the warehouse parts
+        console.print(part.describe())
     return 0
 
 

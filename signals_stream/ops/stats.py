@@ -19,6 +19,10 @@ class IngestStats:
         "backfill_received",
         "backfill_replays",
         "bad",
+        "warehouse_backfill_bad_records",
+        "warehouse_backfill_dropped",
+        "warehouse_backfill_merged",
+        "warehouse_backfill_replays",
         "dead_letter_send_failures",
         "dead_letters_pending",
         "duplicates_dropped",
@@ -59,6 +63,12 @@ class IngestStats:
         self.backfill_replays = 0
         self.backfill_live = 0
         self.backfill_dropped = 0
+        # Warehouse states of backfills (agents/warehouse_backfill): rows merged, resent ones
+        # skipped, dropped (backfill gone or cancelled), undecodable records.
+        self.warehouse_backfill_merged = 0
+        self.warehouse_backfill_replays = 0
+        self.warehouse_backfill_dropped = 0
+        self.warehouse_backfill_bad_records = 0
         self.bad: Counter[str] = Counter()
         # Dead letters the bad-events topic did not take (each failed attempt), and those
         # waiting for a retry now: the input commit is held before the first of them.
@@ -97,4 +107,8 @@ class IngestStats:
             "backfill_replays": self.backfill_replays,
             "backfill_live": self.backfill_live,
             "backfill_dropped": self.backfill_dropped,
+            "warehouse_backfill_merged": self.warehouse_backfill_merged,
+            "warehouse_backfill_replays": self.warehouse_backfill_replays,
+            "warehouse_backfill_dropped": self.warehouse_backfill_dropped,
+            "warehouse_backfill_bad_records": self.warehouse_backfill_bad_records,
         }

@@ -89,6 +89,10 @@ class Warehouse:
     def _ref(self, table: TableRef) -> TableRef:
         return table
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a read-only query (the warehouse backfill's states)."""
+        return self._query(sql)
+
     def columns(self, table: TableRef) -> dict[str, str]:
         """Column name -> type of ``table`` (empty when it does not exist)."""
         rows = self._query(columns_sql(self.engine, self._ref(table)))
