@@ -47,14 +47,15 @@ def test_event_anchors_are_the_matching_events_of_the_span_capped_per_session(
     by_session: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for row in seed_rows(ECOMMERCE_SEED):
         t = event_ms(row["derived_tstamp"] or row["collector_tstamp"])
-        if row["event_name"] == "snowplow_ecommerce_action" and lo <= t < hi:
+        # anchors are events of a session (as in the SQL): none without a domain_sessionid
+        if (
+            row["event_name"] == "snowplow_ecommerce_action"
+            and lo <= t < hi
+            and row["domain_sessionid"]
+        ):
             by_session[row["domain_sessionid"]].append((t, row["event_id"], row["domain_userid"]))
     every = sorted((u, t) for rows in by_session.values() for t, _, u in rows)
-    first = sorted(  # events without a session are not capped
-        (u, t)
-        for session, rows in by_session.items()
-        for t, _, u in (sorted(rows)[:1] if session else rows)
-    )
+    first = sorted((u, t) for rows in by_session.values() for t, _, u in sorted(rows)[:1])
     assert len(every) > len(first) > 5
     assert _found(None, tmp_path) == every
     assert _found(1, tmp_path) == first
