@@ -104,17 +104,19 @@ def _on_any_clock(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     return {u: {k: v for k, v in vs.items() if k != "last_page_ttl"} for u, vs in values.items()}
 
 
-def _values(worker: Worker, group: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _values(
+    worker: Worker, group: str, ids: list[str], attributes: list[str] = ATTRIBUTES
+) -> dict[str, dict[str, Any]]:
     body = {
         "attribute_keys": {"domain_userid": ids},
-        "attributes": [f"{group}_v1:{name}" for name in ATTRIBUTES],
+        "attributes": [f"{group}_v1:{name}" for name in attributes],
     }
     status, raw = worker.request("POST", "/api/v1/get-online-attributes", body, timeout=10)
     assert status == 200, raw
     columns = json.loads(raw)
     found = {}
     for n, user in enumerate(columns["domain_userid"]):
-        values = {name: columns[name][n] for name in ATTRIBUTES}
+        values = {name: columns[name][n] for name in attributes}
         values["categories"] = sorted(values["categories"] or [])
         found[user] = values
     return found

@@ -32,9 +32,11 @@ from signals_stream.devtools.broker import LocalBroker
 from signals_stream.devtools.replay import shift_record
 from tests.dbt_seeds import ECOMMERCE_SEED, seed_rows, seed_tsv
 from tests.integration.history_data import Expected, event_ms
-from tests.integration.test_backfill import ATTRIBUTES, _values
+from tests.integration.test_backfill import _values
 from tests.integration.test_history_group_test import GROUP
 from tests.integration.workers import API_TOKEN, running_worker, stream_app
+
+ATTRIBUTES = [a.name for a in GROUP.attributes]  # the history tests' group, as published here
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +88,7 @@ def test_the_dataset_from_the_log_equals_what_the_worker_served(
             _produce(kafka_broker.bootstrap, app.input_topic, chunk)
             applied += sum(1 for r, _ in chunk if r["domain_userid"])
             worker.wait_applied(applied, timeout_s=120)
-            values = _values(worker, GROUP.name, users)
+            values = _values(worker, GROUP.name, users, ATTRIBUTES)
             served.append((time.time_ns() // 1_000_000 + 1, values))
             so_far: dict[str, Expected] = defaultdict(Expected)
             for row, _ in lines[: (part + 1) * size]:
