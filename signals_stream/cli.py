@@ -414,7 +414,7 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
-    from signals_stream.collector.run import serve_collector
+    from signals_stream.demo.stack_web import serve_collector
 
     return asyncio.run(serve_collector(settings, args.host, args.port, demo=args.demo))
 

@@ -1,15 +1,13 @@
 """Run the collector: an aiohttp site whose events go to Kafka through one aiokafka producer.
 
-``signals-stream collector`` runs :func:`serve_collector` alone; ``signals-stream dev`` builds the
-same app with :func:`collector_app` and adds the demo shop and the console to it.
+``signals-stream collector`` (``demo.stack_web.serve_collector``) and ``signals-stream dev`` build
+the app with :func:`collector_app`, adding the demo shop and the console to it when asked.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from signals_stream.collector.server import CollectorStats, Send, add_collector_routes
 from signals_stream.settings import Settings
 
-__all__ = ["collector_app", "kafka_sender", "serve_collector"]
+__all__ = ["collector_app", "kafka_sender", "start_site"]
 
 
 @contextlib.asynccontextmanager
@@ -53,37 +51,3 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
-
-
-async def serve_collector(
-    settings: Settings,
-    host: str,
-    port: int,
-    *,
-    demo: bool = False,
-    on_ready: Callable[[str], None] = print,
-) -> int:
-    """Serve until SIGINT/SIGTERM (with ``demo``, the shop and the console too)."""
-    from signals_stream.demo.stack_web import serve_stack_web
-    from signals_stream.kafka.auth import client_auth
-    from signals_stream.kafka.topics import TopicSpec, ensure_topics
-
-    await ensure_topics(
-        settings.bootstrap_servers,
-        [
-            TopicSpec(settings.input_topic, settings.partitions),
-            TopicSpec(settings.bad_events_topic, settings.partitions),
-        ],
-        auth=client_auth(settings),
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with serve_stack_web(settings, host, port, demo=demo, say=on_ready):
-        base = f"http://{host}:{port}"
-        on_ready(f"collector listening on {base} -> {settings.input_topic}")
-        if demo:
-            on_ready(f"demo shop {base}/demo/   console {base}/console/")
-        await stop.wait()
-    return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from signals_stream.collector.server import CollectorStats
 from signals_stream.errors import ConfigurationError
 from signals_stream.settings import Settings
 
-__all__ = ["serve_stack_web"]
+__all__ = ["serve_collector", "serve_stack_web"]
 
 
 @contextlib.asynccontextmanager
@@ -74,3 +75,36 @@ async def serve_stack_web(
                 with contextlib.suppress(BaseException):
                     await feeder
             await runner.cleanup()
+
+
+async def serve_collector(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    demo: bool = False,
+    on_ready: Callable[[str], None] = print,
+) -> int:
+    """Serve until SIGINT/SIGTERM (with ``demo``, the shop and the console too)."""
+    from signals_stream.kafka.auth import client_auth
+    from signals_stream.kafka.topics import TopicSpec, ensure_topics
+
+    await ensure_topics(
+        settings.bootstrap_servers,
+        [
+            TopicSpec(settings.input_topic, settings.partitions),
+            TopicSpec(settings.bad_events_topic, settings.partitions),
+        ],
+        auth=client_auth(settings),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with serve_stack_web(settings, host, port, demo=demo, say=on_ready):
+        base = f"http://{host}:{port}"
+        on_ready(f"collector listening on {base} -> {settings.input_topic}")
+        if demo:
+            on_ready(f"demo shop {base}/demo/   console {base}/console/")
+        await stop.wait()
+    return 0
