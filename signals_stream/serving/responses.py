@@ -51,8 +51,8 @@ def _respond(view: View, answer: ErrorAnswer) -> Response:
     return ok(view, answer.body, answer.status, answer.headers or None)
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body.
+async def json_body(request: Request | aiohttp_web.Request) -> Any:
+    """The request's JSON body (a worker's view or ``signals-stream api``'s).
 
     Raises:
         DefinitionError: empty or not JSON (422, as for any invalid body).
