@@ -45,8 +45,8 @@ from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
 from signals_stream.registry.render import render
 from signals_stream.serving.agentic import parse_context_query, render_context
 from signals_stream.serving.auth import check_token
+from signals_stream.serving.bodies import parse_json_body
 from signals_stream.serving.errors_http import ErrorAnswer, error_answer, status_answer
-from signals_stream.serving.responses import json_body
 from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
 from signals_stream.settings import Settings
 
@@ -303,10 +303,10 @@ class ApiServer:
         return self.dataset_runs
 
     async def dataset_sql(self, request: web.Request) -> web.Response:
-        return _json(await datasets.sql_answer(self._runs(), await json_body(request)))
+        return _json(await datasets.sql_answer(self._runs(), parse_json_body(await request.read())))
 
     async def dataset_submit(self, request: web.Request) -> web.Response:
-        body = await datasets.submit_answer(self._runs(), await json_body(request))
+        body = await datasets.submit_answer(self._runs(), parse_json_body(await request.read()))
         return _json(body, 202)
 
     async def dataset_status(self, request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,22 +35,28 @@ from signals_stream.kafka.topics import TopicSpec, ensure_topics
 from tests.batch_events import column_types, load_duckdb, load_postgres, typed_csv
 from tests.dataset_expected import read_events, session_anchors, values_at
 from tests.inprocess.test_datasets import _END, _START, _goal, _groups, _ms
-from tests.integration.workers import API_TOKEN, Worker, stream_app
+from tests.integration.workers import API_TOKEN, StreamApp, Worker, stream_app
 from tests.postgres_server import postgres_server
 from tests.redis_server import SHARED_REDIS_URL
 
 pytestmark = pytest.mark.integration
 
 
+@dataclass(frozen=True)
+class Setup:
+    app: StreamApp  # a fresh app id on the session's broker
+    url: str  # a PostgreSQL warehouse whose atomic.events is the seed
+    csv_path: Path  # the seed
+
+
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A PostgreSQL URL whose ``atomic.events`` is the seed, and the seed's CSV."""
+def setup(kafka_broker: Any, tmp_path: Path) -> Iterator[Setup]:
     csv_path = typed_csv(tmp_path)
     con = duckdb.connect()
     load_duckdb(con, csv_path)
     with postgres_server() as url:
         load_postgres(url, csv_path, column_types(con))
-        yield url, csv_path
+        yield Setup(stream_app(kafka_broker, "dsruns"), url, csv_path)
 
 
 def _submit(sdk: SignalsSandbox) -> Any:
@@ -105,10 +112,9 @@ def _check_rows(preview: Any, csv_path: Path) -> None:
 
 @pytest.mark.timeout(400)
 def test_runs_are_answered_by_every_worker_cancelled_across_and_survive_a_kill(
-    kafka_broker: Any, warehouse: tuple[str, Path], tmp_path: Path
+    setup: Setup, tmp_path: Path
 ) -> None:
-    url, csv_path = warehouse
-    app = stream_app(kafka_broker, "dsruns")
+    app, url, csv_path = setup.app, setup.url, setup.csv_path
     env_a = app.env(tmp_path / "a", SIGNALS_WAREHOUSE_URL=url)
     a = Worker(env_a, tmp_path / "a.log")
     b = Worker(app.env(tmp_path / "b", SIGNALS_WAREHOUSE_URL=url), tmp_path / "b.log")
@@ -163,13 +169,12 @@ def test_runs_are_answered_by_every_worker_cancelled_across_and_survive_a_kill(
 
 
 @pytest.mark.timeout(300)
-def test_signals_stream_api_serves_datasets_through_the_sdk(
-    kafka_broker: Any, warehouse: tuple[str, Path], tmp_path: Path
-) -> None:
-    url, csv_path = warehouse
-    app = stream_app(kafka_broker, "dsapi")
+def test_signals_stream_api_serves_datasets_through_the_sdk(setup: Setup, tmp_path: Path) -> None:
+    app, url, csv_path = setup.app, setup.url, setup.csv_path
     registry = TopicSpec(f"{app.app_id}-registry-changelog", 1, compacted=True)
-    asyncio.run(ensure_topics([kafka_broker.bootstrap], [registry]))  # no worker: none made it
+    asyncio.run(
+        ensure_topics([app.broker_url.removeprefix("kafka://")], [registry])
+    )  # no worker: none made it
     env = app.env(tmp_path / "api", SIGNALS_WAREHOUSE_URL=url, SIGNALS_REDIS_URL=SHARED_REDIS_URL)
     api = Worker(env, tmp_path / "api.log", command="api")
     try:
