@@ -53,6 +53,7 @@ from signals_stream.warehouse.sql import columns_sql
 __all__ = [
     "DatasetRun",
     "DatasetRuns",
+    "anchors_table",
     "bundle_response",
     "execute",
     "prepare",
@@ -99,21 +100,36 @@ def prepare(
     bundle = build_bundle(request, events, dialect=target, output=output)
     anchors = request.anchors
     if isinstance(anchors, UserSuppliedAnchors):
-        source = anchors.source
-        ref = TableRef(
-            source.database if conn.engine == "duckdb" else None,
-            source.schema_ or settings.batch_schema,
-            source.table,
-        )
-        present = {str(n) for n, _ in conn.query(columns_sql(conn.engine, ref))}
-        needed = [k.name for k, _ in bundle.attributes] + [ANCHOR_TS]
-        if anchors.has_label is not False:
-            needed.append(LABEL)
-        missing = [c for c in needed if c not in present]
-        if not present or missing:
-            what = "does not exist" if not present else f"has no column {', '.join(missing)}"
-            raise DefinitionError(f"anchors.source: table {ref.schema}.{ref.table} {what}")
+        anchors_table(anchors, conn, settings, [k.name for k, _ in bundle.attributes])
     return bundle
+
+
+def anchors_table(
+    anchors: UserSuppliedAnchors,
+    conn: WarehouseConnection,
+    settings: Settings,
+    key_names: list[str],
+) -> TableRef:
+    """The user-supplied anchors' table on the warehouse behind ``conn``, checked.
+
+    Raises:
+        DefinitionError: the table does not exist or lacks a key, ``anchor_ts`` or ``label``.
+    """
+    source = anchors.source
+    ref = TableRef(
+        source.database if conn.engine == "duckdb" else None,
+        source.schema_ or settings.batch_schema,
+        source.table,
+    )
+    present = {str(n) for n, _ in conn.query(columns_sql(conn.engine, ref))}
+    needed = [*key_names, ANCHOR_TS]
+    if anchors.has_label is not False:
+        needed.append(LABEL)
+    missing = [c for c in needed if c not in present]
+    if not present or missing:
+        what = "does not exist" if not present else f"has no column {', '.join(missing)}"
+        raise DefinitionError(f"anchors.source: table {ref.schema}.{ref.table} {what}")
+    return ref
 
 
 def bundle_response(bundle: Bundle) -> DatasetBundleResponse:
