@@ -245,11 +245,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="build: the .parquet or .csv file; sql: a directory for one .sql per table",
     )  # fmt: skip
     dataset.add_argument(
-        "--table", default=None, help="build --from log: schema.table in an --out DuckDB file"
-    )
+        "--table", default=None,
+        help="build --from log: schema.table in an --out DuckDB file, or without --out on "
+             "SIGNALS_WAREHOUSE_URL (DuckDB or PostgreSQL)",
+    )  # fmt: skip
     dataset.add_argument(
         "--anchors", type=Path, default=None,
-        help="build --from log: user-supplied anchors from a CSV, Parquet or DuckDB file",
+        help="build --from log: user-supplied anchors from a CSV, Parquet or DuckDB file "
+             "(default: the request's anchors.source table on SIGNALS_WAREHOUSE_URL)",
     )  # fmt: skip
     dataset.add_argument(
         "--since", default=None, help="build --from log: read the log from this time (ISO 8601)"

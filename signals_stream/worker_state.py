@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from faust.tables.manager import TableManager
 from faust.types import TableT
@@ -30,6 +30,9 @@ from signals_stream.serving.deletions import DeletionRequests
 from signals_stream.settings import Settings
 from signals_stream.sync.state import SyncStatus
 from tables.row_store import RowStore
+
+if TYPE_CHECKING:
+    from signals_stream.datasets.runs import DatasetRuns
 
 __all__ = ["InputLag", "WorkerState"]
 
@@ -72,6 +75,8 @@ class WorkerState:
     backfills: BackfillProgress = field(default_factory=BackfillProgress)
     # Warehouse parts of backfills this worker coordinates (agents/warehouse_backfill).
     warehouse_backfills: dict[str, WarehousePart] = field(default_factory=dict)
+    # Dataset runs (api/datasets): this worker's, and every run's record in the run log.
+    dataset_runs: DatasetRuns | None = None
 
     @property
     def registry(self) -> Registry:

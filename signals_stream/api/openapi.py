@@ -180,7 +180,10 @@ def _dataset_paths() -> dict[str, Any]:
             "id": {"type": "string"},
             "status": {"enum": ["pending", "success", "failed"]},
             "dataset": table,
+            "created_at": {"type": "string", "format": "date-time"},
+            "finished_at": {"type": "string", "format": "date-time"},
             "error": {"type": "string"},
+            "row_count": {"type": "integer"},
         },
     }
     limit = {
@@ -211,7 +214,7 @@ def _dataset_paths() -> dict[str, Any]:
     return paths | {
         "/api/v1/datasets/runs/{run_id}": {
             "get": _operation(
-                "A dataset run's status",
+                "A dataset run's status (from any worker or `signals-stream api`)",
                 answer=status,
                 errors=("401", "404", "422"),
                 params=[run_id],
@@ -227,7 +230,7 @@ def _dataset_paths() -> dict[str, Any]:
         },
         "/api/v1/datasets/runs/{run_id}/cancel": {
             "post": _operation(
-                "Cancel a pending run (it ends failed: cancelled)",
+                "Cancel a pending run (it ends failed: cancelled), wherever it runs",
                 errors=("401", "404", "409", "422"),
                 params=[run_id],
             )

@@ -70,6 +70,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await following
             await runner.cleanup()
+            await server.close()
             await client.aclose()
 
 

@@ -4,6 +4,9 @@
     GET  /tables/{group}[/{version}]/{id}      as on a worker
     GET  /api/v1/registry/...                  registry reads (lists, items, versions)
     POST/PUT/DELETE registry, engines/publish  forwarded to SIGNALS_WORKER_URL, else 405
+    POST datasets/sql, datasets/runs; GET datasets/runs/{id}[/preview]; POST .../cancel
+                                               as on a worker: runs execute here, every
+                                               process's runs are answered (the run log)
     GET  /healthz                              200 once the registry log is read (no token)
     GET  /stats                                where reads were answered from
 
@@ -24,6 +27,8 @@ import orjson
 from aiohttp import web
 
 from signals_stream.apiserver.proxy import SOURCE_HEADER, WorkerProxy
+from signals_stream.datasets import endpoints as datasets
+from signals_stream.datasets.runs import DatasetRuns
 from signals_stream.engine import read_group
 from signals_stream.errors import (
     BadRequest,
@@ -40,6 +45,7 @@ from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
 from signals_stream.registry.render import render
 from signals_stream.serving.agentic import parse_context_query, render_context
 from signals_stream.serving.auth import check_token
+from signals_stream.serving.bodies import parse_json_body
 from signals_stream.serving.errors_http import ErrorAnswer, error_answer, status_answer
 from signals_stream.serving.retrieval import answer, needed_rows, resolve_columns
 from signals_stream.settings import Settings
@@ -117,6 +123,11 @@ class ApiServer:
         self.token = token
         self.proxy = proxy
         self.stats = ApiStats()
+        self.dataset_runs = None if settings is None else DatasetRuns(settings)
+
+    async def close(self) -> None:
+        if self.dataset_runs is not None:
+            await self.dataset_runs.close()
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._errors, self._auth])
@@ -137,6 +148,11 @@ class ApiServer:
         add("POST", "/api/v1/engines/publish", self.registry_write)
         add("POST", "/api/v1/engines/unpublish", self.registry_write)
         add("POST", "/api/v1/testing/attribute_groups/", self.group_test)
+        add("POST", "/api/v1/datasets/sql", self.dataset_sql)
+        add("POST", "/api/v1/datasets/runs", self.dataset_submit)
+        add("GET", "/api/v1/datasets/runs/{run_id}", self.dataset_status)
+        add("GET", "/api/v1/datasets/runs/{run_id}/preview", self.dataset_preview)
+        add("POST", "/api/v1/datasets/runs/{run_id}/cancel", self.dataset_cancel)
         return app
 
     # --- middlewares ---------------------------------------------------------------------------
@@ -278,6 +294,30 @@ class ApiServer:
     def _require_ready(self) -> None:
         if not self.tail.ready.is_set():
             raise NotReady("the registry log is not read yet")
+
+    # --- datasets (the workers' answers: datasets.endpoints) ------------------------------------
+
+    def _runs(self) -> DatasetRuns:
+        if self.dataset_runs is None:
+            raise Unavailable("this API server was started without settings: no warehouse")
+        return self.dataset_runs
+
+    async def dataset_sql(self, request: web.Request) -> web.Response:
+        return _json(await datasets.sql_answer(self._runs(), parse_json_body(await request.read())))
+
+    async def dataset_submit(self, request: web.Request) -> web.Response:
+        body = await datasets.submit_answer(self._runs(), parse_json_body(await request.read()))
+        return _json(body, 202)
+
+    async def dataset_status(self, request: web.Request) -> web.Response:
+        return _json(await datasets.status_answer(self._runs(), request.match_info["run_id"]))
+
+    async def dataset_preview(self, request: web.Request) -> web.Response:
+        run_id, limit = request.match_info["run_id"], request.query.get("limit")
+        return _json(await datasets.preview_answer(self._runs(), run_id, limit))
+
+    async def dataset_cancel(self, request: web.Request) -> web.Response:
+        return _json(await datasets.cancel_answer(self._runs(), request.match_info["run_id"]))
 
     # --- registry ------------------------------------------------------------------------------
 

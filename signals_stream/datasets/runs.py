@@ -5,17 +5,20 @@ the SQL) and checks a user-supplied anchors table, so a bad request fails before
 exists (422). :func:`execute` creates each stage's table in turn, in its own transaction;
 :class:`DatasetRuns` runs it in a thread (never on the event loop), keeps each run's status
 (``pending`` -> ``success`` | ``failed`` with the error) and cancels by interrupting the
-running statement. Runs live in the process that accepted them.
+running statement. Each run's record is in the run log (``datasets.run_log``), so every
+process answers for it and a restart keeps it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlglot import exp
@@ -33,6 +36,14 @@ from signals_stream.datasets.models import (
     DatasetSqlFile,
     UserSuppliedAnchors,
 )
+from signals_stream.datasets.run_log import (
+    HEARTBEAT_S,
+    KafkaRunLog,
+    RunLog,
+    RunRecord,
+    now_utc,
+    runner_name,
+)
 from signals_stream.errors import Conflict, DefinitionError, NotFoundError
 from signals_stream.registry.render import key_wire
 from signals_stream.settings import Settings
@@ -42,12 +53,15 @@ from signals_stream.warehouse.sql import columns_sql
 __all__ = [
     "DatasetRun",
     "DatasetRuns",
+    "anchors_table",
     "bundle_response",
     "execute",
     "prepare",
     "preview",
     "table_sql",
 ]
+
+logger = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
 
@@ -86,21 +100,36 @@ def prepare(
     bundle = build_bundle(request, events, dialect=target, output=output)
     anchors = request.anchors
     if isinstance(anchors, UserSuppliedAnchors):
-        source = anchors.source
-        ref = TableRef(
-            source.database if conn.engine == "duckdb" else None,
-            source.schema_ or settings.batch_schema,
-            source.table,
-        )
-        present = {str(n) for n, _ in conn.query(columns_sql(conn.engine, ref))}
-        needed = [k.name for k, _ in bundle.attributes] + [ANCHOR_TS]
-        if anchors.has_label is not False:
-            needed.append(LABEL)
-        missing = [c for c in needed if c not in present]
-        if not present or missing:
-            what = "does not exist" if not present else f"has no column {', '.join(missing)}"
-            raise DefinitionError(f"anchors.source: table {ref.schema}.{ref.table} {what}")
+        anchors_table(anchors, conn, settings, [k.name for k, _ in bundle.attributes])
     return bundle
+
+
+def anchors_table(
+    anchors: UserSuppliedAnchors,
+    conn: WarehouseConnection,
+    settings: Settings,
+    key_names: list[str],
+) -> TableRef:
+    """The user-supplied anchors' table on the warehouse behind ``conn``, checked.
+
+    Raises:
+        DefinitionError: the table does not exist or lacks a key, ``anchor_ts`` or ``label``.
+    """
+    source = anchors.source
+    ref = TableRef(
+        source.database if conn.engine == "duckdb" else None,
+        source.schema_ or settings.batch_schema,
+        source.table,
+    )
+    present = {str(n) for n, _ in conn.query(columns_sql(conn.engine, ref))}
+    needed = [*key_names, ANCHOR_TS]
+    if anchors.has_label is not False:
+        needed.append(LABEL)
+    missing = [c for c in needed if c not in present]
+    if not present or missing:
+        what = "does not exist" if not present else f"has no column {', '.join(missing)}"
+        raise DefinitionError(f"anchors.source: table {ref.schema}.{ref.table} {what}")
+    return ref
 
 
 def bundle_response(bundle: Bundle) -> DatasetBundleResponse:
@@ -157,15 +186,19 @@ def preview(
 
 @dataclass
 class DatasetRun:
-    """One run: its id, what it builds and how it is going."""
+    """A run of this process: what it builds and how it is going (the runner thread and the
+    event loop both change it, under ``lock``)."""
 
     id: uuid.UUID
     bundle: Bundle
+    request: dict[str, Any]
     created_at: datetime
     status: str = "pending"
     error: str | None = None
     row_count: int | None = None
+    finished_at: datetime | None = None
     cancelled: bool = False
+    saved: str | None = None  # the status last acknowledged in the run log
     connection: WarehouseConnection | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -173,26 +206,39 @@ class DatasetRun:
         ref = self.bundle.dataset.table
         return {"database": ref.database, "schema": ref.schema, "table": ref.table}
 
-    def status_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": str(self.id),
-            "status": self.status,
-            "dataset": self.dataset_json(),
-        }
-        if self.error is not None:
-            body["error"] = self.error
-        if self.row_count is not None:
-            body["row_count"] = self.row_count
-        return body
+    def record(self, runner: str) -> RunRecord:
+        """The run as stored, its heartbeat now."""
+        return RunRecord(
+            id=str(self.id),
+            status=self.status,
+            dataset=self.dataset_json(),
+            request=self.request,
+            runner=runner,
+            created_at=self.created_at,
+            heartbeat_at=now_utc(),
+            finished_at=self.finished_at,
+            error=self.error,
+            row_count=self.row_count,
+        )
 
 
 class DatasetRuns:
-    """The runs of one process, executed one at a time on a worker thread."""
+    """Runs, executed one at a time on a worker thread of this process, and every process's
+    runs as the run log holds them.
 
-    def __init__(self, settings: Settings) -> None:
+    A run's record is written (and acknowledged) before ``submit`` returns, rewritten every
+    ``HEARTBEAT_S`` while it is pending and when it ends; meanwhile the run log is read for
+    cancels of this process's runs. Answers for another process's runs come from the log.
+    """
+
+    def __init__(self, settings: Settings, log: RunLog | None = None) -> None:
         self.settings = settings
-        self._runs: dict[uuid.UUID, DatasetRun] = {}
+        self.log: RunLog = log if log is not None else KafkaRunLog(settings)
+        self.runner = runner_name(settings)
+        self._runs: dict[str, DatasetRun] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-run")
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     def prepare(self, request: DatasetBundleRequest) -> Bundle:
         """Compile ``request`` on the warehouse (blocking: call it off the event loop)."""
@@ -202,11 +248,34 @@ class DatasetRuns:
         finally:
             conn.close()
 
-    def submit(self, bundle: Bundle) -> DatasetRun:
-        run = DatasetRun(uuid.uuid4(), bundle, datetime.now(UTC))
-        self._runs[run.id] = run
-        self._pool.submit(self._execute, run)
+    async def submit(self, bundle: Bundle, request: dict[str, Any]) -> DatasetRun:
+        """Record a pending run (acknowledged: every process answers for it from now on) and
+        queue it."""
+        run = DatasetRun(uuid.uuid4(), bundle, request, now_utc())
+        await self._save(run)
+        self._runs[str(run.id)] = run
+        self._spawn(self._run(run))
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.create_task(self._watch_loop(), name="dataset-runs-watch")
         return run
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _save(self, run: DatasetRun) -> None:
+        status = run.status
+        await self.log.write_run(run.record(self.runner))
+        run.saved = status
+
+    async def _run(self, run: DatasetRun) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._execute, run)
+        run.finished_at = now_utc()
+        try:
+            await self._save(run)
+        except Exception as exc:  # the watch loop tries again
+            logger.warning("dataset run %s: recording %s failed: %s", run.id, run.status, exc)
 
     def _execute(self, run: DatasetRun) -> None:
         with run.lock:
@@ -234,47 +303,98 @@ class DatasetRuns:
                 run.connection = None
             conn.close()
 
-    def get(self, run_id: str) -> DatasetRun:
-        """Raises: DefinitionError (not a UUID: 422), NotFoundError (404)."""
+    async def _watch_loop(self) -> None:
+        """While this process has runs pending (or not yet recorded as ended): heartbeats,
+        cancels asked by other processes, and records that failed to be written."""
+        while any(r.status == "pending" or r.saved != r.status for r in self._runs.values()):
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                _, cancels = await self.log.read()
+                for run_id in cancels:
+                    run = self._runs.get(run_id)
+                    if run is not None and run.status == "pending" and not run.cancelled:
+                        self._cancel_local(run)
+                for run in list(self._runs.values()):
+                    if run.status == "pending" or run.saved != run.status:
+                        if run.status != "pending" and run.finished_at is None:
+                            continue  # ending now: _run records it
+                        await self._save(run)
+            except Exception as exc:  # a broker outage: the next round tries again
+                logger.warning("dataset runs: run log unavailable: %s", exc)
+
+    @staticmethod
+    def _run_key(run_id: str) -> str:
         try:
-            key = uuid.UUID(run_id)
+            return str(uuid.UUID(run_id))
         except ValueError:
             raise DefinitionError(f"run_id: {run_id!r} is not a UUID") from None
-        run = self._runs.get(key)
-        if run is None:
-            raise NotFoundError(f"no dataset run {run_id} (runs live in the process that ran them)")
-        return run
 
-    def cancel(self, run_id: str) -> DatasetRun:
-        """Stop a pending run (it ends ``failed`` with ``error: cancelled``).
+    async def get(self, run_id: str) -> RunRecord:
+        """The run as of now, from this process or the run log.
 
-        Raises:
-            Conflict: the run has already finished.
+        Raises: DefinitionError (not a UUID: 422), NotFoundError (404).
         """
-        run = self.get(run_id)
+        key = self._run_key(run_id)
+        local = self._runs.get(key)
+        if local is not None:
+            return local.record(self.runner)
+        runs, _ = await self.log.read()
+        stored = runs.get(key)
+        if stored is None:
+            raise NotFoundError(f"no dataset run {run_id}")
+        return stored.as_of(now_utc())
+
+    def _cancel_local(self, run: DatasetRun) -> None:
         with run.lock:
-            if run.status != "pending":
-                raise Conflict(f"dataset run {run_id} has already finished: {run.status}")
             run.cancelled = True
             if run.connection is not None:
                 run.connection.interrupt()
             else:
                 run.status, run.error = "failed", "cancelled"
-        return run
 
-    def preview(self, run_id: str, limit: int) -> dict[str, Any]:
-        """Raises: Conflict unless the run succeeded; DefinitionError for a bad limit."""
+    async def cancel(self, run_id: str) -> str:
+        """Stop a pending run (it ends ``failed`` with ``error: cancelled``); the answer's
+        message. Another process's run is stopped by that process, within ``HEARTBEAT_S``.
+
+        Raises:
+            Conflict: the run has already finished.
+        """
+        record = await self.get(run_id)
+        if record.status != "pending":
+            raise Conflict(f"dataset run {run_id} has already finished: {record.status}")
+        run = self._runs.get(record.id)
+        if run is not None:
+            self._cancel_local(run)
+            return "cancelled"
+        await self.log.write_cancel(record.id)
+        return f"cancel sent to the process running it ({record.runner})"
+
+    async def preview(self, run_id: str, limit: int) -> dict[str, Any]:
+        """The first ``limit`` rows of a successful run's table.
+
+        Raises: Conflict unless the run succeeded; DefinitionError for a bad limit;
+        WarehouseError from the warehouse.
+        """
         if not 1 <= limit <= MAX_PREVIEW_ROWS:
             raise DefinitionError(f"limit: must be between 1 and {MAX_PREVIEW_ROWS}, got {limit}")
-        run = self.get(run_id)
-        if run.status != "success":
-            raise Conflict(f"dataset run {run_id} is {run.status}: a preview needs success")
-        conn = connect(self.settings)
-        try:
-            columns, data = preview(conn, run.bundle.dataset.table, limit)
-        finally:
-            conn.close()
-        return {"columns": columns, "data": data, "row_count": run.row_count or 0}
+        record = await self.get(run_id)
+        if record.status != "success":
+            raise Conflict(f"dataset run {run_id} is {record.status}: a preview needs success")
+        dataset = record.dataset
+        table = TableRef(dataset["database"], dataset["schema"], dataset["table"])
 
-    def close(self) -> None:
+        def read() -> tuple[list[str], list[list[Any]]]:
+            conn = connect(self.settings)
+            try:
+                return preview(conn, table, limit)
+            finally:
+                conn.close()
+
+        columns, data = await asyncio.to_thread(read)
+        return {"columns": columns, "data": data, "row_count": record.row_count or 0}
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *([self._watch] if self._watch else [])]:
+            task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        await self.log.close()

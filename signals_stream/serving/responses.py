@@ -13,7 +13,7 @@ from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 from faust.web.exceptions import WebError
 
-from signals_stream.errors import DefinitionError
+from signals_stream.serving.bodies import parse_json_body
 from signals_stream.serving.errors_http import ErrorAnswer, error_answer, status_answer
 
 __all__ = ["answer_error", "api_errors", "error", "error_answer", "json_body", "ok"]
@@ -57,13 +57,7 @@ async def json_body(request: Request) -> Any:
     Raises:
         DefinitionError: empty or not JSON (422, as for any invalid body).
     """
-    raw = await request.read()
-    if not raw:
-        raise DefinitionError("the request needs a JSON body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise DefinitionError(f"the body is not valid JSON: {exc}") from None
+    return parse_json_body(await request.read())
 
 
 def api_errors(

@@ -31,6 +31,7 @@ from snowplow_signals import (
 from snowplow_signals.models.dataset import WarehouseTable
 from snowplow_signals.models.model import AttributeGroupResponse, TrainingSpan
 
+from signals_stream.datasets.run_log import MemoryRunLog
 from signals_stream.worker import build_worker
 from tests.batch_events import load_duckdb, typed_csv
 from tests.dataset_expected import ACTION, md5_order, read_events, session_anchors, values_at
@@ -117,6 +118,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         load_duckdb(con, csv_path)
     state = build_worker(settings)
     state.app.producer = RecordingProducer()  # type: ignore[assignment]
+    assert state.dataset_runs is not None
+    state.dataset_runs.log = MemoryRunLog()  # no broker in this tier (the run log's tests have one)
     server = TestServer(state.app.web.web_app)  # type: ignore[attr-defined]
     await server.start_server()
     try:
