@@ -5,11 +5,13 @@ partition ``p mod SIGNALS_PARTITIONS`` runs a task (so tasks move with Faust's a
 killed worker's tasks resume on the partitions' new owner). A task reads ``p`` from the first
 record stamped at ``backfill_since_tstamp`` to the partition's end as of the task's start
 (taken after a settling pause, so every worker's ingest routes with the new catalog by then:
-the end is past the live road's start), routes each record with the backfill's plan (its key,
-what its slots read) and sends the entity events to their partitions marked with the
-backfill's id. After every ``SIGNALS_BACKFILL_CHECKPOINT_RECORDS`` records, once the broker
-acknowledged what was sent, it writes its position to ``<app_id>-backfill``; a restarted task
-resumes there and rows skip what they folded already (``b``).
+the end is past the live road's start), or, for a range backfill (``backfill_until_tstamp``),
+to the first record stamped at its end when that comes earlier, routes each record with the
+backfill's plan (its key, what its slots read) and sends the entity events to their
+partitions marked with the backfill's id. After every
+``SIGNALS_BACKFILL_CHECKPOINT_RECORDS`` records, once the broker acknowledged what was sent,
+it writes its position to ``<app_id>-backfill``; a restarted task resumes there and rows skip
+what they folded already (``b``).
 
 The read shares the worker's event loop in slices of 500 records (``kafka/log_window``) and
 may be rate-limited (``SIGNALS_BACKFILL_MAX_RATE``): live traffic and reads go on meanwhile.
@@ -135,13 +137,14 @@ class BackfillRunner:
         await asyncio.sleep(_SETTLE_S)
         start = await partition_start(
             settings.bootstrap_servers, settings.input_topic, partition, backfill.since_ms,
-            auth=client_auth(settings),
+            until_ms=backfill.until_ms, auth=client_auth(settings),
         )  # fmt: skip
         now = _now_ms()
         task = BackfillTask(
             backfill=backfill.id, group=backfill.group, version=backfill.version,
             partition=partition, since_ms=backfill.since_ms, first=start.first, end=start.end,
             next=start.first, started_ms=now, updated_ms=now, earliest_ms=start.earliest_ms,
+            until_ms=backfill.until_ms,
         )  # fmt: skip
         if start.earliest_ms is not None:
             logger.warning(
@@ -173,12 +176,15 @@ class BackfillRunner:
             0, auth=client_auth(settings),
         )  # fmt: skip
         step = min(500, settings.backfill_checkpoint_records)
+        contiguous = backfill.until_ms
         async for fetched in records:
             for at in range(0, len(fetched), step):  # checkpoints and the rate limit per slice
                 batch = fetched[at : at + step]
                 by_partition: dict[int, list[EntityEvent]] = {}
                 for record in batch:
-                    if record.timestamp_ms < backfill.since_ms:
+                    # A range is an offset range, every record taken: a record it skipped
+                    # past the live road's start would be lost there (engine.backfill).
+                    if contiguous is None and record.timestamp_ms < backfill.since_ms:
                         continue
                     try:
                         event = parse_record(record.value)

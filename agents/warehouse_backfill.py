@@ -154,6 +154,9 @@ class WarehouseBackfills:
         why_not = why_not_from_warehouse(published.definition)
         if not later:
             part.note = "the log holds the whole range"
+        elif backfill.until_ms is not None:  # an offset range of the log (engine.catalog)
+            part.note = "from the log only (a range backfill): the log starts after the since time"
+            logger.warning("warehouse backfill %s: %s", backfill.id, part.note)
         elif why_not is not None:
             part.note = f"from the log only ({why_not}): the log starts after the since time"
             logger.warning("warehouse backfill %s: %s", backfill.id, part.note)

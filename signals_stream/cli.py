@@ -266,9 +266,17 @@ def _build_parser() -> argparse.ArgumentParser:
     steps = backfill.add_subparsers(dest="action", required=True)
     status = steps.add_parser("status", help="every backfill task's progress")
     status.add_argument("--watch", action="store_true", help="redraw until none is running")
-    start = steps.add_parser("start", help="fill a published group again from a time")
+    start = steps.add_parser(
+        "start", help="fill a published group again from a time (or over a range of the log)"
+    )
     start.add_argument("group", help="a published stream group")
     start.add_argument("--since", required=True, help="ISO 8601 time, not in the future")
+    start.add_argument(
+        "--until",
+        default=None,
+        help="ISO 8601 time after --since: the log is read up to it only, the group counts "
+        "that range and then live (docs/semantics.md, range backfill)",
+    )
     start.add_argument("--version", type=int, default=None, help="default: the latest")
     start.add_argument("--url", default=None, help="a worker (default: SIGNALS_WORKER_URL)")
     cancel = steps.add_parser("cancel", help="stop a backfill (what it merged stays)")
@@ -578,7 +586,9 @@ def _cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         return commands.show_status(settings, watch=args.watch)
     if args.action == "cancel":
         return commands.cancel_backfill(settings, args.id)
-    return commands.start_backfill(settings, args.group, args.since, args.version, args.url)
+    return commands.start_backfill(
+        settings, args.group, args.since, args.version, args.url, until=args.until
+    )
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:

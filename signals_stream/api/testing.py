@@ -23,7 +23,15 @@ from signals_stream.api.base import WorkerView, add_page, requires_token
 from signals_stream.api.owner import ask_worker
 from signals_stream.errors import OwnerUnavailable
 from signals_stream.history.group_test import run_group_test
-from signals_stream.history.preview import Scan, count_firings, key_prefix, preview_rule, scan_rows
+from signals_stream.history.preview import (
+    Scan,
+    key_prefix,
+    other_targets,
+    preview_answer,
+    preview_rule,
+    scan_entities,
+    table_entities,
+)
 from signals_stream.history.requests import GroupTestRequest, PreviewRequest
 from signals_stream.interventions import RuleIntervention
 from signals_stream.serving.responses import api_errors, json_body, ok
@@ -54,18 +62,12 @@ class PreviewView(WorkerView):
         query = PreviewRequest.parse(await json_body(request))
         catalog, rule = preview_rule(state.registry, query.intervention, since_publication=False)
         now = _now_ms()
-        scan = await _scan_everywhere(state, query, now, request.headers.get("Authorization", ""))
-        firings = await count_firings(query, state.settings, catalog, rule, now_ms=now)
-        body = {
-            "intervention": {"name": rule.name, "version": rule.version},
-            "attribute_key": rule.key_name,
-            "scanned_count": scan.scanned,
-            "matched_count": scan.matched,
-            "matches": {rule.key_name: scan.sample},
-            "workers": scan.workers,
-            "firings": firings,
-        }
-        return ok(self, body)
+        ids = bool(other_targets(catalog, rule))
+        auth = request.headers.get("Authorization", "")
+        scan = await _scan_everywhere(state, query, now, auth, ids=ids)
+        return ok(
+            self, await preview_answer(query, state.settings, catalog, rule, scan, now_ms=now)
+        )
 
 
 class PreviewScanView(WorkerView):
@@ -78,7 +80,7 @@ class PreviewScanView(WorkerView):
         body = body if isinstance(body, dict) else {}
         rule = RuleIntervention.parse(body.get("intervention") or {})
         now, sample = int(body.get("now_ms", _now_ms())), int(body.get("sample", 10))
-        scan = await _scan_local(self.state, rule, now, sample)
+        scan = await _scan_local(self.state, rule, now, sample, ids=bool(body.get("ids")))
         return ok(self, scan.to_json())
 
 
@@ -88,15 +90,18 @@ def register_history_views(state: WorkerState) -> None:
     add_page(state, "/internal/v1/preview-scan", PreviewScanView)
 
 
-async def _scan_local(state: WorkerState, rule: RuleIntervention, now: int, sample: int) -> Scan:
+async def _scan_local(
+    state: WorkerState, rule: RuleIntervention, now: int, sample: int, *, ids: bool = False
+) -> Scan:
     catalog, resolved = preview_rule(state.registry, rule)
     prefix = key_prefix(resolved.key_name)
-    total = Scan()
+    total = Scan(ids=[] if ids else None)
     for partition in sorted(state.serving_partitions):  # recovered here, not moving
         rows = itertools.takewhile(
             lambda item: item[0].startswith(prefix), state.rows.scan(partition, after=prefix)
         )
-        found = scan_rows(rows, catalog, resolved, now, sample=sample)
+        entities = table_entities(rows, resolved.key_name)
+        found = scan_entities(entities, catalog, resolved, now, sample=sample, ids=ids)
         found.partitions = [partition]
         total.add(found, sample)
         await asyncio.sleep(0)  # one partition at a time: the stream keeps running
@@ -104,7 +109,7 @@ async def _scan_local(state: WorkerState, rule: RuleIntervention, now: int, samp
 
 
 async def _scan_everywhere(
-    state: WorkerState, query: PreviewRequest, now: int, authorization: str
+    state: WorkerState, query: PreviewRequest, now: int, authorization: str, *, ids: bool
 ) -> Scan:
     """Every worker's scan added up; 503 unless together they covered every partition."""
     try:
@@ -113,12 +118,15 @@ async def _scan_everywhere(
         raise OwnerUnavailable("partitions are not assigned yet") from exc
     own = URL(str(state.app.conf.canonical_url))
     others = [URL(h) for h in hosts if (URL(h).host, URL(h).port) != (own.host, own.port)]
-    body = {"intervention": query.intervention.to_wire(), "now_ms": now, "sample": query.sample}
+    body = {
+        "intervention": query.intervention.to_wire(), "now_ms": now, "sample": query.sample,
+        "ids": ids,
+    }  # fmt: skip
     parts = await asyncio.gather(
-        _scan_local(state, query.intervention, now, query.sample),
+        _scan_local(state, query.intervention, now, query.sample, ids=ids),
         *(_ask(state, url, body, authorization) for url in others),
     )
-    total = Scan()
+    total = Scan(ids=[] if ids else None)
     for part in parts:
         total.add(part, query.sample)
     total.workers = len(parts)

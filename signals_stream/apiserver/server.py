@@ -7,6 +7,9 @@
     POST datasets/sql, datasets/runs; GET datasets/runs/{id}[/preview]; POST .../cancel
                                                as on a worker: runs execute here, every
                                                process's runs are answered (the run log)
+    POST /api/v1/testing/attribute_groups/     test(), from the input log
+    POST /api/v1/testing/interventions/        the preview: matching now from Redis when it
+                                               holds every partition (else the worker's)
     GET  /healthz                              200 once the registry log is read (no token)
     GET  /stats                                where reads were answered from
 
@@ -38,7 +41,8 @@ from signals_stream.errors import (
     Unavailable,
 )
 from signals_stream.history.group_test import run_group_test
-from signals_stream.history.requests import GroupTestRequest
+from signals_stream.history.preview import other_targets, preview_answer, preview_rule, scan_redis
+from signals_stream.history.requests import GroupTestRequest, PreviewRequest
 from signals_stream.kafka.registry_log import RegistryLog
 from signals_stream.profiles import RedisRows
 from signals_stream.registry import KINDS, VERSIONED, OnlineAttributesRequest
@@ -153,6 +157,7 @@ class ApiServer:
         add("GET", "/api/v1/datasets/runs/{run_id}", self.dataset_status)
         add("GET", "/api/v1/datasets/runs/{run_id}/preview", self.dataset_preview)
         add("POST", "/api/v1/datasets/runs/{run_id}/cancel", self.dataset_cancel)
+        add("POST", "/api/v1/testing/interventions/", self.preview)
         return app
 
     # --- middlewares ---------------------------------------------------------------------------
@@ -199,17 +204,44 @@ class ApiServer:
     async def group_test(self, request: web.Request) -> web.StreamResponse:
         """The SDK's ``test()``, from the input log as the workers answer it (no worker
         needed: it reads Kafka and the registry log only)."""
-        self._require_ready()
-        if self.settings is None:
-            return _error(501, "this API server was started without broker settings")
-        raw = await request.read()
-        if not raw:
-            raise DefinitionError("the request needs a JSON body")
+        settings, raw = await self._history_request(request)
         query = GroupTestRequest.parse(raw)
         keys = [entry.model for entry in self.tail.registry.list("attribute_keys")]
         now = int(time.time() * 1000)
-        columns = await run_group_test(query, self.settings, keys, now_ms=now)
+        columns = await run_group_test(query, settings, keys, now_ms=now)
         return _json(columns, headers={SOURCE_HEADER: "log"})
+
+    async def preview(self, request: web.Request) -> web.StreamResponse:
+        """The intervention preview: the workers' scan done on the Redis copy of the rows
+        when it holds every partition (the worker answers the whole request otherwise),
+        the firings from the input log."""
+        settings, raw = await self._history_request(request)
+        query = PreviewRequest.parse(raw)
+        registry = self.tail.registry
+        catalog, rule = preview_rule(registry, query.intervention, since_publication=False)
+        now = int(time.time() * 1000)
+        ids = bool(other_targets(catalog, rule))
+        try:
+            scan = await scan_redis(
+                self.rows, registry, query.intervention, now, sample=query.sample, ids=ids
+            )
+        except ProfilesUnavailable as exc:
+            return await self._fall_back(request, raw, exc)
+        self._answered_from_redis()
+        body = await preview_answer(query, settings, catalog, rule, scan, now_ms=now)
+        return _json(body, headers={SOURCE_HEADER: "redis"})
+
+    async def _history_request(self, request: web.Request) -> tuple[Settings, bytes]:
+        self._require_ready()
+        if self.settings is None:
+            # the errors middleware answers it as JSON (501 not_implemented)
+            raise web.HTTPNotImplemented(
+                reason="this API server was started without broker settings"
+            )
+        raw = await request.read()
+        if not raw:
+            raise DefinitionError("the request needs a JSON body")
+        return self.settings, raw
 
     async def online_attributes(self, request: web.Request) -> web.StreamResponse:
         self._require_ready()

@@ -13,7 +13,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from signals_stream.definitions._base import DefinitionModel, Name, Owner, Text
 from signals_stream.definitions.attributes import Attribute, AttributeType
@@ -115,6 +122,9 @@ class AttributeGroup(DefinitionModel):
         backfill_since_tstamp: an ISO 8601 time, not in the future: where a stream group's
             backfill from the input log starts (``engine.backfill``), or a warehouse group's
             first sync.
+        backfill_until_tstamp: with ``backfill_since_tstamp``, a later ISO 8601 time: a stream
+            group's backfill reads the input log up to it only (a range backfill,
+            ``signals-stream backfill start --until``; ``docs/semantics.md``).
         refresh_rate: warehouse sync interval (at least a minute; hourly when unset).
     """
 
@@ -133,6 +143,7 @@ class AttributeGroup(DefinitionModel):
     attributes: tuple[Attribute, ...] | None = None
     is_published: bool = False
     backfill_since_tstamp: datetime | None = None
+    backfill_until_tstamp: datetime | None = None
     refresh_rate: Duration | None = None
 
     @model_validator(mode="before")
@@ -147,12 +158,19 @@ class AttributeGroup(DefinitionModel):
             }
         return data
 
-    @field_validator("backfill_since_tstamp", mode="before")
+    @field_validator("backfill_since_tstamp", "backfill_until_tstamp", mode="before")
     @classmethod
-    def _iso_time(cls, value: Any) -> Any:
+    def _iso_time(cls, value: Any, info: ValidationInfo) -> Any:
         # pydantic would also take a number (epoch seconds): the SDK sends ISO strings.
         if value is not None and not isinstance(value, str | datetime):
-            raise ValueError("backfill_since_tstamp: must be an ISO 8601 timestamp")
+            raise ValueError(f"{info.field_name}: must be an ISO 8601 timestamp")
+        return value
+
+    @field_validator("backfill_until_tstamp", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # as the SDK's naive datetimes mean
         return value
 
     @field_validator("backfill_since_tstamp", mode="after")
@@ -171,6 +189,17 @@ class AttributeGroup(DefinitionModel):
 
     @model_validator(mode="after")
     def _shape(self) -> AttributeGroup:
+        until, since = self.backfill_until_tstamp, self.backfill_since_tstamp
+        if until is not None:
+            if since is None:
+                raise ValueError("backfill_until_tstamp: needs a backfill_since_tstamp")
+            if until <= since:
+                raise ValueError(
+                    f"backfill_until_tstamp: {until.isoformat()} is not after "
+                    f"backfill_since_tstamp {since.isoformat()}"
+                )
+            if self.offline:
+                raise ValueError("backfill_until_tstamp: only stream groups are backfilled")
         if self.refresh_rate is not None and self.refresh_rate < _MIN_REFRESH_RATE:
             raise ValueError("refresh_rate: must be at least one minute (PT1M)")
         if self.offline:

@@ -190,6 +190,10 @@ class Backfill:
         id: :func:`backfill_id`.
         since_ms: the group's ``backfill_since_tstamp``: records stamped from then on are read.
         program: the key's program restricted to the slots this group is the first reader of.
+        until_ms: the group's ``backfill_until_tstamp`` (a range backfill): each input
+            partition is read from its first record stamped at ``since_ms`` up to, not
+            including, its first record stamped at ``until_ms`` (an offset range, every
+            record in it taken); None: up to the live road.
     """
 
     id: str
@@ -198,6 +202,7 @@ class Backfill:
     since_ms: int
     published_at_ms: int
     program: KeyProgram
+    until_ms: int | None = None
 
     @property
     def key_name(self) -> str:
@@ -542,7 +547,7 @@ def _backfills(
     taken: set[str] = set()
     for group, compiled in sorted(compiled_groups, key=lambda gc: (gc[0].name, gc[0].version)):
         published_ms = published_at_ms.get((group.name, group.version), 0)
-        since = group.backfill_since_tstamp
+        since, until = group.backfill_since_tstamp, group.backfill_until_tstamp
         if since is None or not published_ms:
             continue
         bid = backfill_id(group.name, group.version, published_ms)
@@ -561,6 +566,7 @@ def _backfills(
                 since_ms=int(since.timestamp() * 1000),
                 published_at_ms=published_ms,
                 program=KeyProgram(key=compiled.key, slots=tuple(own)),
+                until_ms=None if until is None else int(until.timestamp() * 1000),
             )
     return found
 

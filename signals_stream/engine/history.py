@@ -27,7 +27,14 @@ from signals_stream.events.event import Event, Projection
 from signals_stream.interventions import ResolvedRule
 from signals_stream.interventions.instance import InstanceDict
 
-__all__ = ["EntityHistory", "Replayed", "fold_on_event_time", "in_time_order", "matches_now"]
+__all__ = [
+    "EntityHistory",
+    "Replayed",
+    "fold_on_event_time",
+    "in_time_order",
+    "latest_targets",
+    "matches_now",
+]
 
 _MAX_ID_CHARS = 1024  # as the router: longer values are not identifiers
 
@@ -95,6 +102,24 @@ def matches_now(row: EntityRow, catalog: Catalog, rule: ResolvedRule, now_ms: in
     holding (as in Signals' preview: there is no previous value to compare with)."""
     current = watched_values(row, catalog, rule.key_name, now_ms)
     return rule.predicate(dict.fromkeys(current, _UNKNOWN), current)
+
+
+def latest_targets(
+    events: Sequence[Event], catalog: Catalog, targets: Iterable[str]
+) -> dict[str, str]:
+    """The ids a firing on the latest of ``events`` (in :func:`in_time_order`) would be sent
+    to, per target key: as live, a target's id is its key's value on the triggering event,
+    and a target key no published group reads, or without a value there, gets none."""
+    if not events:
+        return {}
+    last = in_time_order(events)[-1]
+    found: dict[str, str] = {}
+    for target in targets:
+        program = catalog.programs.get(target)
+        value = None if program is None else program.key.key_value(last)
+        if value:
+            found[target] = str(value)
+    return found
 
 
 @dataclass

@@ -42,7 +42,10 @@ def _iso(ms: int | None) -> str:
 def _line(task: BackfillTask, cancelled: set[str]) -> dict[str, Any]:
     state = "cancelled" if task.backfill in cancelled and task.state == "running" else task.state
     eta = task.eta_s()
-    note = f"log starts {_iso(task.earliest_ms)}" if task.earliest_ms is not None else ""
+    notes = [] if task.until_ms is None else [f"until {_iso(task.until_ms)}"]
+    if task.earliest_ms is not None:
+        notes.append(f"log starts {_iso(task.earliest_ms)}")
+    note = ", ".join(notes)
     return {
         "description": f"{task.backfill} p{task.partition}",
         "state": state,
@@ -135,9 +138,16 @@ def _call(settings: Settings, base: str, method: str, path: str, body: Any = Non
 
 
 def start_backfill(
-    settings: Settings, group: str, since: str, version: int | None, url: str | None
+    settings: Settings,
+    group: str,
+    since: str,
+    version: int | None,
+    url: str | None,
+    *,
+    until: str | None = None,
 ) -> int:
-    """Give published ``group`` (its latest version by default) the backfill start ``since``."""
+    """Give published ``group`` (its latest version by default) the backfill start ``since``
+    (and end ``until``, a range backfill; without it, any earlier end is dropped)."""
     base = url or settings.worker_url or settings.web_url
     name = urllib.parse.quote(group, safe="")
     if version is None:  # the latest version
@@ -148,8 +158,10 @@ def start_backfill(
     if not body.get("is_published"):
         raise DefinitionError(f"attribute group {group!r} version {version} is not published")
     body["backfill_since_tstamp"] = since
+    body["backfill_until_tstamp"] = until
     answer = _call(settings, base, "PUT", path, body)
-    print(f"backfill of {group} v{version} from {since} started: `signals-stream backfill status`")
+    span = f"from {since}" if until is None else f"over [{since}, {until})"
+    print(f"backfill of {group} v{version} {span} started: `signals-stream backfill status`")
     earliest = answer.get(EARLIEST_FIELD) if isinstance(answer, dict) else None
     if earliest:
         at = int(datetime.fromisoformat(earliest).timestamp() * 1000)

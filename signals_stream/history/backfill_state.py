@@ -41,6 +41,8 @@ class BackfillTask:
     Attributes:
         earliest_ms: set when the log no longer holds ``since_ms``: the time of its oldest
             record (what the backfill could start from).
+        until_ms: a range backfill's end time (``end`` is then the partition's first record
+            stamped at it, or the end as of the task's start if earlier).
     """
 
     backfill: str
@@ -57,6 +59,7 @@ class BackfillTask:
     updated_ms: int = 0
     earliest_ms: int | None = None
     state: TaskState = "running"
+    until_ms: int | None = None
 
     @property
     def key(self) -> str:

@@ -151,10 +151,13 @@ async def partition_start(
     partition: int,
     start_ms: int,
     *,
+    until_ms: int | None = None,
     auth: Mapping[str, Any] | None = None,
 ) -> PartitionStart:
     """The first offset stamped at or after ``start_ms`` and the verified end of one
-    partition.
+    partition; with ``until_ms``, the end is the first offset stamped at or after it when
+    that comes earlier (Kafka's time index: ``[first, end)`` is then the offset range
+    between the two times, whatever the records in it are stamped).
 
     Raises:
         LogUnavailable: the broker cannot be reached or the partition does not exist.
@@ -167,9 +170,14 @@ async def partition_start(
             end = (await verified_end_offsets(bootstrap, [tp], auth=auth))[tp]
             begin = (await consumer.beginning_offsets([tp]))[tp]
             at = (await consumer.offsets_for_times({tp: start_ms})).get(tp)
+            stop = None
+            if until_ms is not None:
+                stop = (await consumer.offsets_for_times({tp: until_ms})).get(tp)
         except KafkaError as exc:
             raise LogUnavailable(f"cannot look up the offsets of {topic!r}: {exc!r}") from exc
         first = max(begin, end if at is None else min(at.offset, end))
+        if stop is not None:
+            end = max(first, min(stop.offset, end))
         earliest = None
         if first == begin < end:
             consumer.assign([tp])

@@ -9,7 +9,8 @@ its data and the owner is copying it again). The caller then asks the workers.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection, Iterable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -58,12 +59,7 @@ class RedisRows:
             raws, marks = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             raise ProfilesUnavailable(f"Redis unreachable: {exc}", "down") from exc
-        unsynced = [p for p, mark in zip(partitions, marks, strict=True) if mark is None]
-        if unsynced:
-            raise ProfilesUnavailable(
-                f"the profiles store holds no complete copy of partitions {unsynced} yet",
-                "syncing",
-            )
+        _refuse_unsynced(partitions, marks)
         try:
             return {
                 ref: None if raw is None else decode_row(raw)
@@ -71,3 +67,67 @@ class RedisRows:
             }
         except StateError as exc:
             raise ProfilesUnavailable(f"unreadable row in Redis: {exc}", "corrupt") from exc
+
+    async def scan_key(
+        self, key_name: str, *, chunk: int = 1000
+    ) -> AsyncIterator[list[tuple[str, EntityRow]]]:
+        """Every row of ``key_name`` (entity id, row), ``chunk`` keys at a time (SCAN, then
+        MGET: rows written meanwhile may be seen or not, as in a worker's scan of a live
+        table).
+
+        Raises:
+            ProfilesUnavailable: Redis failed, or some partition had no ``synced`` mark before
+                the scan or lost it by the end (a copy is under way: incomplete).
+        """
+        await self._all_synced()
+        prefix = self.layout.row(key_name, b"")
+        try:
+            keys: list[bytes] = []
+            async for found in self.client.scan_iter(match=_glob(prefix) + b"*", count=chunk):
+                keys.append(found)
+                if len(keys) >= chunk:
+                    yield await self._rows(keys, len(prefix))
+                    keys = []
+            if keys:
+                yield await self._rows(keys, len(prefix))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise ProfilesUnavailable(f"Redis unreachable: {exc}", "down") from exc
+        await self._all_synced()
+
+    async def _rows(self, keys: list[bytes], skip: int) -> list[tuple[str, EntityRow]]:
+        raws: list[Any] = await self.client.mget(keys)  # bytes or None (no decoding)
+        try:
+            return [
+                (key[skip:].decode(), decode_row(raw))
+                for key, raw in zip(keys, raws, strict=True)
+                if raw is not None  # expired or deleted since the SCAN saw it
+            ]
+        except (StateError, UnicodeDecodeError) as exc:
+            raise ProfilesUnavailable(f"unreadable row in Redis: {exc}", "corrupt") from exc
+
+    async def _all_synced(self) -> None:
+        try:
+            marks: list[Any] = await self.client.mget(
+                [self.layout.synced(p) for p in range(self.partitions)]
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise ProfilesUnavailable(f"Redis unreachable: {exc}", "down") from exc
+        _refuse_unsynced(range(self.partitions), marks)
+
+
+def _refuse_unsynced(partitions: Iterable[int], marks: Iterable[bytes | None]) -> None:
+    unsynced = [p for p, mark in zip(partitions, marks, strict=True) if mark is None]
+    if unsynced:
+        raise ProfilesUnavailable(
+            f"the profiles store holds no complete copy of partitions {unsynced} yet", "syncing"
+        )
+
+
+def _glob(literal: bytes) -> bytes:
+    """``literal`` as a Redis glob pattern matching only itself."""
+    out = bytearray()
+    for byte in literal:
+        if byte in b"*?[]\\":
+            out += b"\\"
+        out.append(byte)
+    return bytes(out)

@@ -277,19 +277,19 @@ def _new_entry(kind: Kind, model: Any, previous: Entry | None, now_ms: int) -> E
         was = previous is not None and previous.is_published
         published_at = previous.published_at_ms if was and previous else now_ms
         if was and previous and _new_backfill(kind, previous.model, model):
-            # A published group given another backfill start is filled again from then: a new
+            # A published group given another backfill range is filled again from then: a new
             # publication (its slots' old state is stale, engine.backfill fills them anew).
             published_at = now_ms
     return Entry(kind, model, published_at_ms=published_at, updated_at_ms=now_ms)
 
 
 def _new_backfill(kind: Kind, before: Any, after: Any) -> bool:
-    since = getattr(after, "backfill_since_tstamp", None)
+    fields = ("backfill_since_tstamp", "backfill_until_tstamp")
     return (
         kind == "attribute_groups"
         and after.kind == "stream"
-        and since is not None
-        and since != getattr(before, "backfill_since_tstamp", None)
+        and after.backfill_since_tstamp is not None
+        and any(getattr(after, f, None) != getattr(before, f, None) for f in fields)
     )
 
 

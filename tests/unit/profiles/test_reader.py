@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from signals_stream.engine.row import decode_row
+from signals_stream.engine.row import decode_row, encode_row
 from signals_stream.profiles import ProfilesUnavailable, RedisLayout, RedisRows, RowMirror, connect
 from signals_stream.registry import OnlineAttributesRequest, Registry
 from signals_stream.registry.entries import fixed_entries
@@ -118,3 +118,43 @@ async def test_redis_down_is_refused_quickly(tmp_path: Path) -> None:
     assert refused.value.reason == "down"
     assert time.monotonic() - started < 2.0
     await client.aclose()
+
+
+async def test_a_key_scan_gives_every_row_of_that_key_once(store) -> None:  # noqa: ANN001
+    client, layout = store
+    rows = example_rows(CATALOG, now_ms=int(time.time() * 1000), events=600, users=40)
+    await _mirrored(client, layout, rows)
+    # A key name sharing the prefix and a glob character in an id must not confuse the scan.
+    await client.set(layout.row("domain_userid_x", b"other"), b"junk")
+    await client.set(layout.row("domain_userid", b"odd*[id]?"), rows[next(iter(rows))])
+    reader = RedisRows(client, layout, PARTITIONS)
+    for key_name in ("domain_userid", "domain_sessionid"):
+        expected = {
+            entity_id.decode(): raw
+            for row_key, raw in rows.items()
+            for name, entity_id in [split_row_key(row_key)]
+            if name == key_name
+        }
+        if key_name == "domain_userid":
+            expected["odd*[id]?"] = rows[next(iter(rows))]
+        seen: list[str] = []
+        async for chunk in reader.scan_key(key_name, chunk=7):
+            assert len(chunk) <= 7
+            for entity_id, row in chunk:
+                assert encode_row(row) == encode_row(decode_row(expected[entity_id]))
+                seen.append(entity_id)
+        assert sorted(seen) == sorted(expected) and len(expected) > 7
+
+
+async def test_a_key_scan_is_refused_when_a_partition_loses_its_mark(store) -> None:  # noqa: ANN001
+    client, layout = store
+    rows = example_rows(CATALOG, now_ms=int(time.time() * 1000), events=300, users=20)
+    await _mirrored(client, layout, rows)
+    reader = RedisRows(client, layout, PARTITIONS)
+    with pytest.raises(ProfilesUnavailable) as refused:
+        async for _ in reader.scan_key("domain_userid", chunk=5):
+            await client.delete(layout.synced(PARTITIONS - 1))  # a copy started meanwhile
+    assert refused.value.reason == "syncing"
+    with pytest.raises(ProfilesUnavailable):  # and before starting
+        async for _ in reader.scan_key("domain_userid"):
+            pass
