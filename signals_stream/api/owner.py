@@ -13,6 +13,7 @@ from faust.web import Request, Response, Web
 from yarl import URL
 
 from signals_stream.errors import OwnerUnavailable
+from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["ask_worker", "owner_url", "route_to_owner"]
@@ -30,6 +31,8 @@ def owner_url(state: WorkerState, routing_key: bytes) -> URL | None:
     ``routing_key`` must be the exact bytes the entity's records are keyed by, otherwise the
     hash lands on another partition and most lookups go to the wrong worker.
     """
+    if state.serves_early(entity_partition(routing_key, state.settings.partitions)):
+        return None  # served here from the previous run's copy until the join completes
     app = state.app
     try:
         url = URL(str(app.router.key_store(state.entity_rows.name, routing_key)))
