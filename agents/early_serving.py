@@ -91,7 +91,11 @@ async def _verified_copies(state: WorkerState, manifest: StopManifest) -> LocalC
             dbs[partition] = db
     skipped = sorted(set(manifest.offsets) - set(dbs))
     if skipped:
-        logger.info("partitions %s changed since the clean stop: served after the join", skipped)
+        logger.info(
+            "partitions %s changed since the clean stop (ends %s): served after the join",
+            skipped,
+            {tp.partition: end for tp, end in sorted(ends.items())},
+        )
     return LocalCopies(dbs, manifest.offsets) if dbs else None
 
 
@@ -139,6 +143,6 @@ def _before_stop(state: WorkerState) -> Callable[[], None]:
     def write() -> None:
         offsets = {**held(), **early}
         write_manifest(rows.directory, StopManifest(rows.changelog_topic, offsets))
-        logger.info("clean stop: partitions %s and their changelog offsets noted", sorted(offsets))
+        logger.info("clean stop: last changelog offsets %s noted", dict(sorted(offsets.items())))
 
     return write
