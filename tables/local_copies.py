@@ -24,26 +24,26 @@ class LocalCopies:
     """Partition -> its read-only database, with the changelog offset it was verified at."""
 
     def __init__(self, dbs: Mapping[int, _ReadOnlyDB], last_offsets: Mapping[int, int]) -> None:
-        self._dbs = dict(dbs)
-        self.last_offsets = {p: last_offsets[p] for p in self._dbs}
+        self._copies = dict(dbs)
+        self.last_offsets = {p: last_offsets[p] for p in self._copies}
 
     def __contains__(self, partition: object) -> bool:
-        return partition in self._dbs
+        return partition in self._copies
 
     @property
     def partitions(self) -> frozenset[int]:
-        return frozenset(self._dbs)
+        return frozenset(self._copies)
 
     def get(self, partition: int, row_key: bytes) -> bytes | None:
-        value = self._dbs[partition].get(row_key)
+        value = self._copies[partition].get(row_key)
         return None if value is None else bytes(value)
 
     def drop(self, partition: int) -> None:
-        db = self._dbs.pop(partition, None)
+        db = self._copies.pop(partition, None)
         self.last_offsets.pop(partition, None)
         if db is not None:
             db.close()
 
     def close(self) -> None:
-        for partition in list(self._dbs):
+        for partition in list(self._copies):
             self.drop(partition)
