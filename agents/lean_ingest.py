@@ -33,6 +33,7 @@ from agents.dead_letter_sender import DeadLetterSender
 from agents.forward import Forwarder
 from agents.ingest_step import DeadLetter, IngestBatch
 from agents.lean_offsets import start_where_faust_left
+from agents.loop_turns import LoopTurns
 from signals_stream.kafka.auth import client_auth
 from signals_stream.kafka.group_exit import abandon_pending_join, leave_group, member_left_behind
 from signals_stream.settings import Settings
@@ -203,6 +204,7 @@ class LeanIngest(Service):
             now_ms,
         )
         add = batch.add
+        turns = LoopTurns()
         offsets: dict[TopicPartition, int] = {}
         state.stats.input_batches += 1
         for tp, records in batches.items():
@@ -210,6 +212,7 @@ class LeanIngest(Service):
                 continue  # revoked since the fetch: its new owner reads it
             topic, partition = tp.topic, tp.partition
             for record in records:
+                await turns.give()  # a poll holds up to 2,000 records: reads get turns
                 add(record.value, topic=topic, partition=partition, offset=record.offset,
                     key=record.key)  # fmt: skip
             offsets[tp] = records[-1].offset + 1

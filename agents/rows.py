@@ -16,6 +16,7 @@ from typing import NamedTuple
 import orjson
 from aiokafka.structs import RecordMetadata
 
+from agents.loop_turns import LoopTurns
 from signals_stream.engine import SourcedEvent, step_row
 from signals_stream.engine.backfill import apply_backfill
 from signals_stream.engine.row import decode_row, encode_row
@@ -83,7 +84,9 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
     fired_rows: list[tuple[int, bytes, bytes]] = []
     decoded: dict[bytes, Event] = {}  # each projection decoded once for all its keys' rows
     acks: list[Awaitable[RecordMetadata]] = []
+    turns = LoopTurns()  # reads get a turn every few ms of a long batch
     for row_key, (partition, key_name, entity_id, events) in pending.items():
+        await turns.give()
         update = step_row(
             rows.get(partition, row_key),
             catalog,

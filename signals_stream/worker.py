@@ -8,7 +8,7 @@
    (which restores newly assigned partitions from the changelog, ``tables/restore.py``);
 3. the registry log's tail, then the agents: the dead-letter sender, ingest (lean consumer or
    Faust agent), entities with the sweep, the interventions and push-receipt tails, the Redis
-   mirror's drain;
+   mirror's drain, early serving (reads from local state while a restart's join is pending);
 4. the views, the catch-all JSON 404 for ``/api/v1/...`` last (its pattern would shadow them).
 
 Importing this module does nothing. ``faust -A signals_stream.worker worker`` reads the
@@ -23,6 +23,7 @@ from functools import cache, partial
 
 from agents.backfill import register_backfills
 from agents.dead_letter_sender import register_dead_letter_sender
+from agents.early_serving import register_early_serving
 from agents.entities import register_entities
 from agents.ingest import register_faust_ingest, register_stats_log
 from agents.interventions_tail import register_interventions_tail
@@ -32,6 +33,7 @@ from agents.push_receipts import register_push_receipts
 from agents.serving_partitions import register_serving_partitions
 from agents.warehouse_backfill import register_warehouse_backfills
 from agents.warehouse_sync import register_warehouse_sync
+from agents.with_app import WithApp
 from signals_stream.api.attributes import register_attribute_views
 from signals_stream.api.datasets import register_dataset_views
 from signals_stream.api.entities import register_entity_views
@@ -102,7 +104,8 @@ def build_worker(settings: Settings) -> WorkerState:
     async def read_registry_log() -> None:  # the agents and /healthz wait for it
         await registry_log.run(create=True)
 
-    app.task(read_registry_log)
+    # From the app's start, beside the group join: reads served early need the definitions.
+    app.add_dependency(WithApp(read_registry_log))
     state.rows.restore_on_assignment(
         partial(
             restore_partitions,
@@ -120,6 +123,7 @@ def build_worker(settings: Settings) -> WorkerState:
     register_stats_log(state)
     register_entities(state)
     register_serving_partitions(state)
+    register_early_serving(state)
     register_interventions_tail(state)
     register_push_receipts(state)
     if mirror is not None:

@@ -29,6 +29,7 @@ from signals_stream.registry import Registry
 from signals_stream.serving.deletions import DeletionRequests
 from signals_stream.settings import Settings
 from signals_stream.sync.state import SyncStatus
+from tables.local_copies import LocalCopies
 from tables.row_store import RowStore
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class WorkerState:
     # Entity partitions whose rows this worker may serve: assigned and recovered. Emptied of a
     # partition the moment it is revoked, so a read never answers from a stale local copy.
     serving_partitions: set[int] = field(default_factory=set)
+    # Partitions served from the previous run's databases while the first join is pending,
+    # unchanged since a clean stop (agents/early_serving); None once the first rebalance is done.
+    early: LocalCopies | None = None
     deletions: DeletionRequests = field(default_factory=DeletionRequests)  # delete-user requests
     # Lag of the input partitions read by the lean ingest consumer (set when it runs).
     input_lag: InputLag = _no_input_lag
@@ -100,9 +104,16 @@ class WorkerState:
         Raises:
             OwnerUnavailable: the partition is moving to or away from this worker (503).
         """
-        if partition not in self.serving_partitions:
-            raise OwnerUnavailable(f"partition {partition} is moving; retry shortly")
-        return self.rows.lookup(partition, row_key)
+        if partition in self.serving_partitions:
+            return self.rows.lookup(partition, row_key)
+        if self.serves_early(partition):
+            assert self.early is not None
+            return self.early.get(partition, row_key)
+        raise OwnerUnavailable(f"partition {partition} is moving; retry shortly")
+
+    def serves_early(self, partition: int) -> bool:
+        """Whether ``partition`` is served from the previous run's copy (the join pending)."""
+        return self.early is not None and partition in self.early
 
     def entity_partitions(self) -> set[int]:
         """The entity partitions this worker is assigned now (active)."""

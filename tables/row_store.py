@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 import rocksdict
@@ -47,6 +48,10 @@ class RowStore:
         self._mirror = mirror
         self._changelog = table.changelog_topic.get_topic_name()
         self._last: dict[int, asyncio.Future[RecordMetadata]] = {}
+        # Per partition, the last changelog offset acknowledged in this run, and the
+        # partitions a send failed for (their database may hold a row the changelog does not).
+        self._acked: dict[int, int] = {}
+        self._failed: set[int] = set()
 
     @property
     def changelog_topic(self) -> str:
@@ -100,11 +105,47 @@ class RowStore:
 
     def _persist(self, partition: int, future: asyncio.Future[RecordMetadata]) -> None:
         if future.cancelled() or future.exception() is not None:
+            self._failed.add(partition)
             return  # the send failed: Faust's producer flush fails the commit, nothing lost
+        offset = future.result().offset
+        self._acked[partition] = max(offset, self._acked.get(partition, -1))
         # Only while this worker still owns the partition (a rebalance may have moved it).
         if self.owns(partition):
-            tp = TP(self._changelog, partition)
-            self._store().set_persisted_offset(tp, future.result().offset)
+            self._store().set_persisted_offset(TP(self._changelog, partition), offset)
+
+    # --- a clean stop and the next start (``tables.stop_manifest``) ------------------------
+
+    @property
+    def directory(self) -> Path:
+        """Where the partitions' databases live."""
+        return Path(self._store().path)
+
+    def stop_offsets(self, partitions: Iterable[int]) -> Callable[[], dict[int, int]]:
+        """Called as a stop begins (databases still open): a function to call once the
+        producer is flushed, giving each of ``partitions``' last changelog offset its database
+        holds (-1: none), leaving out partitions a send failed for."""
+        persisted = {p: self.persisted_offset(p) for p in partitions if self.owns(p)}
+
+        def offsets() -> dict[int, int]:
+            return {
+                p: max(self._acked.get(p, -1), -1 if last is None else last)
+                for p, last in persisted.items()
+                if p not in self._failed
+            }
+
+        return offsets
+
+    def open_read_only(self, partition: int) -> rocksdict.Rdict | None:
+        """A read-only handle on ``partition``'s database as the last run left it, if it
+        exists (no lock taken: Faust's store may open the database beside it)."""
+        path = self._store().partition_path(partition)
+        if not Path(path).exists():
+            return None
+        return rocksdict.Rdict(
+            str(path),
+            options=rocksdict.Options(raw_mode=True),
+            access_type=rocksdict.AccessType.read_only(),
+        )
 
     # --- restoring from the changelog (``tables.restore``) ---------------------------------
 

@@ -13,6 +13,7 @@ from faust.web import Request, Response, Web
 from yarl import URL
 
 from signals_stream.errors import OwnerUnavailable
+from signals_stream.kafka.partitioning import entity_partition
 from signals_stream.worker_state import WorkerState
 
 __all__ = ["ask_worker", "owner_url", "route_to_owner"]
@@ -21,8 +22,10 @@ _PROXY_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=3)
 _KEPT_HEADERS = ("Retry-After", "X-Signals-Source", "X-Signals-Remote-Entities")
 
 
-def owner_url(state: WorkerState, routing_key: bytes) -> URL | None:
+def owner_url(state: WorkerState, routing_key: bytes, *, write: bool = False) -> URL | None:
     """The web URL of the worker owning ``routing_key``'s partition; None for this worker.
+    A read (not ``write``) of a partition served early (``agents.early_serving``) is this
+    worker's while its join is pending; a write waits for the assignment.
 
     Raises:
         OwnerUnavailable: no partition map yet (before the first assignment).
@@ -30,6 +33,8 @@ def owner_url(state: WorkerState, routing_key: bytes) -> URL | None:
     ``routing_key`` must be the exact bytes the entity's records are keyed by, otherwise the
     hash lands on another partition and most lookups go to the wrong worker.
     """
+    if not write and state.serves_early(entity_partition(routing_key, state.settings.partitions)):
+        return None  # served here from the previous run's copy until the join completes
     app = state.app
     try:
         url = URL(str(app.router.key_store(state.entity_rows.name, routing_key)))
@@ -40,14 +45,14 @@ def owner_url(state: WorkerState, routing_key: bytes) -> URL | None:
 
 
 async def route_to_owner(
-    state: WorkerState, routing_key: bytes, web: Web, request: Request
+    state: WorkerState, routing_key: bytes, web: Web, request: Request, *, write: bool = False
 ) -> Response | None:
     """Proxy the request to the owning worker; ``None`` when this worker owns the key.
 
     Raises:
         OwnerUnavailable: no partition map yet, or the owner cannot be reached (503).
     """
-    url = owner_url(state, routing_key)
+    url = owner_url(state, routing_key, write=write)
     if url is None:
         return None
     target = request.url.with_host(str(url.host)).with_port(url.port)

@@ -40,7 +40,7 @@ class UserDataView(WorkerView):
         if state.registry.find("attribute_keys", key_name) is None:
             raise NotFoundError(f"attribute_key: no attribute key named {key_name!r}")
         entity = entity_id.encode()
-        routed = await route_to_owner(state, entity, self.web, request)
+        routed = await route_to_owner(state, entity, self.web, request, write=True)
         if routed is not None:
             return routed
         found = await _apply_deletion(state, key_name, entity)

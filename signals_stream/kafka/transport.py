@@ -35,10 +35,13 @@ often an idle consumer asks.
   its first send (``track_topic``).
 * **A stopped worker leaves its group** on a broker that numbers generations from 0 (Tansu),
   where aiokafka would not send LeaveGroup (``kafka/group_exit.py``).
+* **A stop can leave a note for the next start** (``before_stop``: called as the stop begins,
+  what it returns is called once the producer is flushed; the worker's clean-stop manifest).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
@@ -179,7 +182,15 @@ class SignalsApp(faust.App):
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.verify_end_offsets = verify_end_offsets
         self.leave_group = leave_group
+        self.before_stop: Callable[[], Callable[[], None]] | None = None
         super().__init__(*args, **kwargs)
+
+    async def on_stop(self) -> None:
+        after_flush = None if self.before_stop is None else self.before_stop()
+        await super().on_stop()  # stops the consumer and tables, then flushes the producer
+        if after_flush is not None:
+            await asyncio.sleep(0.01)  # the flushed sends' acknowledgement callbacks run first
+            after_flush()
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
