@@ -27,6 +27,7 @@ __all__ = ["LogRecord", "LogWindow", "PartitionStart", "log_earliest_ms", "parti
            "read_log_range", "read_log_window"]  # fmt: skip
 
 _FETCH_WAIT_MS = 100
+_PROBE_ATTEMPTS = 5
 _POLL_RECORDS = 500  # small slices: the reader shares the worker's event loop
 _IDLE_POLLS = 50  # empty polls in a row (each up to 3 fetch waits) before giving up
 
@@ -155,9 +156,10 @@ async def partition_start(
     auth: Mapping[str, Any] | None = None,
 ) -> PartitionStart:
     """The first offset stamped at or after ``start_ms`` and the verified end of one
-    partition; with ``until_ms``, the end is the first offset stamped at or after it when
-    that comes earlier (Kafka's time index: ``[first, end)`` is then the offset range
-    between the two times, whatever the records in it are stamped).
+    partition (Kafka's time index: readers filter by timestamp). With ``until_ms`` (a range,
+    read whole), both ends come from the records' own timestamps instead
+    (:func:`_first_stamped_at`): ``[first, end)`` is the offset range from the first record
+    stamped at or after ``start_ms`` to the first stamped at or after ``until_ms``.
 
     Raises:
         LogUnavailable: the broker cannot be reached or the partition does not exist.
@@ -170,14 +172,15 @@ async def partition_start(
             end = (await verified_end_offsets(bootstrap, [tp], auth=auth))[tp]
             begin = (await consumer.beginning_offsets([tp]))[tp]
             at = (await consumer.offsets_for_times({tp: start_ms})).get(tp)
-            stop = None
+            first = max(begin, end if at is None else min(at.offset, end))
             if until_ms is not None:
-                stop = (await consumer.offsets_for_times({tp: until_ms})).get(tp)
+                # A range is taken whole (no per-record filter), so both ends must come from
+                # the records' own timestamps: some brokers (Tansu) index append time.
+                consumer.assign([tp])
+                first = await _first_stamped_at(consumer, tp, begin, end, start_ms)
+                end = await _first_stamped_at(consumer, tp, first, end, until_ms)
         except KafkaError as exc:
             raise LogUnavailable(f"cannot look up the offsets of {topic!r}: {exc!r}") from exc
-        first = max(begin, end if at is None else min(at.offset, end))
-        if stop is not None:
-            end = max(first, min(stop.offset, end))
         earliest = None
         if first == begin < end:
             consumer.assign([tp])
@@ -189,6 +192,30 @@ async def partition_start(
         return PartitionStart(first, end, earliest)
     finally:
         await consumer.stop()
+
+
+async def _first_stamped_at(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, high: int, timestamp_ms: int
+) -> int:
+    """The first offset in ``[low, high)`` whose record is stamped at or after
+    ``timestamp_ms`` (``high`` if none), by bisection over the records themselves: exact when
+    the partition's timestamps do not decrease (a producer's order, or Enrich's), the boundary
+    between an earlier and a later record otherwise. Needs ``tp`` assigned."""
+    while low < high:
+        middle = (low + high) // 2
+        consumer.seek(tp, middle)
+        records = []
+        for _ in range(_PROBE_ATTEMPTS):  # below the verified end a record exists: a slow fetch
+            fetched = await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS * 30, max_records=1)
+            if records := fetched.get(tp, []):
+                break
+        if not records or records[0].offset >= high:
+            high = middle  # nothing stamped at all from here (a compacted gap to the end)
+        elif records[0].timestamp >= timestamp_ms:
+            high = middle
+        else:
+            low = records[0].offset + 1
+    return low
 
 
 async def log_earliest_ms(

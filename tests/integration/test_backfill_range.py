@@ -119,12 +119,6 @@ def _wait_applied(workers: list[Worker], count: int, timeout_s: float = 120) -> 
             applied = sum(int(w.stats()["applied"]) for w in workers)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tansu's ListOffsets by time indexes append time, not the records' timestamps "
-    "(kafka/end_offsets.offsets_from_time): the range's offsets come out [0, 0). Fix in the "
-    "product: find the offsets by the records' own timestamps (docs/next-steps.md, history4)",
-)
 def test_a_range_backfill_counts_the_range_and_then_live(
     kafka_broker: LocalBroker, tmp_path: Path
 ) -> None:
