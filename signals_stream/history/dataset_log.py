@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from signals_stream.datasets.anchors import SESSION_KEY
+from signals_stream.datasets.anchors import ANCHOR_TS, LABEL, SESSION_KEY
 from signals_stream.datasets.models import (
     DatasetBundleRequest,
     EventAnchors,
@@ -36,6 +36,7 @@ from signals_stream.datasets.models import (
 from signals_stream.datasets.session_anchors import NegativeSampler, SessionEvent, session_anchors
 from signals_stream.definitions import CompiledKey
 from signals_stream.definitions.criteria import compile_criteria
+from signals_stream.definitions.event_logs import CompiledEventLog
 from signals_stream.engine.catalog import Catalog, PublishedGroup
 from signals_stream.engine.point_in_time import Anchor, KeyedEvent, effective_ms, values_at_anchors
 from signals_stream.errors import BadEvent, DefinitionError
@@ -55,15 +56,22 @@ OnFold = Callable[[int, int], None]  # (anchors done, anchors in all)
 
 @dataclass(frozen=True)
 class LogDatasetPlan:
-    """The request compiled: a catalog of its groups, and per key the groups it reads."""
+    """The request compiled: a catalog of its groups and agentic contexts, and per key the
+    groups and the contexts (event logs) it reads."""
 
     catalog: Catalog
     keys: dict[str, CompiledKey]
     groups: dict[str, list[PublishedGroup]]
+    logs: dict[str, list[CompiledEventLog]] = field(default_factory=dict)
+
+    def key_columns(self, key_name: str) -> list[str]:
+        """The value columns of one key: its attributes, then its contexts."""
+        names = [name for g in self.groups.get(key_name, ()) for name in _names(g)]
+        return names + [log.name for log in self.logs.get(key_name, ())]
 
     @property
     def columns(self) -> list[str]:
-        return [name for groups in self.groups.values() for g in groups for name in _names(g)]
+        return [name for key in self.keys for name in self.key_columns(key)]
 
 
 def _names(group: PublishedGroup) -> tuple[str, ...]:
@@ -71,10 +79,10 @@ def _names(group: PublishedGroup) -> tuple[str, ...]:
 
 
 def plan_of(request: DatasetBundleRequest) -> LogDatasetPlan:
-    """Compile the request's groups (as published, on their own).
+    """Compile the request's groups and agentic contexts (as published, on their own).
 
     Raises:
-        DefinitionError: a group is not a stream group, or attribute names collide (422).
+        DefinitionError: a group is not a stream group, or column names collide (422).
     """
     groups = request.attributes.attribute_groups
     for i, group in enumerate(groups):
@@ -83,7 +91,10 @@ def plan_of(request: DatasetBundleRequest) -> LogDatasetPlan:
                 f"attributes.attribute_groups.{i}: {group.full_name} is a batch group; only "
                 "stream groups can be replayed from the log"
             )
-    catalog = Catalog.build([g.model_copy(update={"is_published": True}) for g in groups])
+    contexts = [log.model_copy(update={"is_published": True}) for log in request.agentic_contexts]
+    catalog = Catalog.build(
+        [g.model_copy(update={"is_published": True}) for g in groups], event_logs=contexts
+    )
     by_key: dict[str, list[PublishedGroup]] = {}
     seen: set[str] = set()
     for i, group in enumerate(groups):
@@ -97,7 +108,18 @@ def plan_of(request: DatasetBundleRequest) -> LogDatasetPlan:
             seen.add(name)
         by_key.setdefault(published.key_name, []).append(published)
     keys = {name: catalog.programs[name].key for name in by_key}
-    return LogDatasetPlan(catalog, keys, by_key)
+    logs: dict[str, list[CompiledEventLog]] = {}
+    reserved = {ANCHOR_TS, LABEL, SESSION_KEY, *keys}
+    for i, log in enumerate(request.agentic_contexts):
+        compiled = catalog.event_log(log.name)
+        if log.name in seen or log.name in reserved or log.name == compiled.key.name:
+            raise DefinitionError(
+                f"agentic_contexts.{i}: {log.name!r} is also an attribute or anchor column "
+                "(the context's column is named as the log)"
+            )
+        keys.setdefault(compiled.key.name, compiled.key)
+        logs.setdefault(compiled.key.name, []).append(compiled)
+    return LogDatasetPlan(catalog, keys, by_key, logs)
 
 
 @dataclass
@@ -437,9 +459,11 @@ def build_from_log(
                 rows = values_at_anchors(
                     plan.catalog,
                     name,
-                    plan.groups[name],
+                    plan.groups.get(name, []),
                     _keyed(spills[name].sorted()),
                     _anchors(per_key[name].sorted()),
+                    logs=plan.logs.get(name, ()),
+                    context_format=request.agentic_context_format,
                 )
                 for found in rows:
                     doc = {"_i": found.row, **found.values}
@@ -475,7 +499,7 @@ def _assemble(
                 f"LEFT JOIN read_json('{path}', format='newline_delimited') {alias} "
                 f"ON {alias}._i = a._i"
             )
-            selects += [f'{alias}."{c}"' for g in plan.groups[name] for c in _names(g)]
+            selects += [f'{alias}."{c}"' for c in plan.key_columns(name)]
         if anchors_path.stat().st_size == 0:
             return 0
         query = (
