@@ -133,3 +133,50 @@ def expected_session_rows(events: list[Event], *, start: int, end: int) -> list[
         values = values_at(events, event.session, event.user, event.t)
         rows.append((event.session, event.t, label, *values.values()))
     return sorted(rows, key=repr)
+
+
+def sampled_session_anchors(
+    events: list[Event],
+    *,
+    goal: str,
+    start: int,
+    end: int,
+    min_events: int,
+    cap: int | None,
+    ratio: float | None,
+    seed: int,
+    excluded: frozenset[str] = frozenset(),
+    names: dict[str, str] | None = None,
+) -> list[tuple[str, int, str, int]]:
+    """``(session, anchor ms, event id, label)`` of session anchors with every option, in
+    plain Python from the rules of ``docs/semantics.md``: ``names`` maps an event id to its
+    event name (for ``excluded``). Sorted."""
+    names = names or {}
+    sessions: dict[str, list[Event]] = {}
+    for e in events:
+        if e.session and start <= e.t < end:
+            sessions.setdefault(e.session, []).append(e)
+    positives: list[tuple[str, int, str, int]] = []
+    negatives: list[tuple[str, int, str, int]] = []
+    for session, evs in sessions.items():
+        goal_times = [e.t for e in evs if e.action == goal]
+        first_goal = min(goal_times) if goal_times else None
+        kept = sorted(
+            (e for e in evs if names.get(e.event_id) not in excluded),
+            key=lambda e: (e.t, e.event_id),
+        )
+        chosen = [
+            e
+            for n, e in enumerate(kept)
+            if n >= min_events and (first_goal is None or e.t < first_goal)
+        ]
+        if cap is not None:
+            chosen = sorted(chosen, key=lambda e: (md5_order(seed, e.event_id), e.event_id))
+            chosen = chosen[:cap]
+        label = 0 if first_goal is None else 1
+        for e in chosen:
+            (positives if label else negatives).append((session, e.t, e.event_id, label))
+    if ratio is not None:
+        negatives.sort(key=lambda a: (md5_order(seed, a[0]), a[1], a[2]))
+        negatives = negatives[: int(ratio * len(positives) // 1)]
+    return sorted(positives + negatives)

@@ -29,6 +29,7 @@ from signals_stream.definitions import AttributeGroup
 from signals_stream.definitions.durations import duration_ms
 from signals_stream.definitions.keys import AttributeKey
 from signals_stream.engine.windows import bucket_width_ms
+from signals_stream.errors import DefinitionError
 from signals_stream.warehouse.sql import TableRef
 
 __all__ = ["Bundle", "Stage", "build_bundle", "create_table_sql"]
@@ -139,6 +140,11 @@ def build_bundle(
     Raises:
         DefinitionError: a definition with no SQL translation (named in the message).
     """
+    if request.agentic_contexts:
+        raise DefinitionError(
+            "agentic_contexts: a context at each anchor is built by replaying the log "
+            "(signals-stream dataset build --from log); it has no SQL form"
+        )
     groups = request.attributes.attribute_groups
     keys: dict[str, AttributeKey] = {}
     for group in groups:

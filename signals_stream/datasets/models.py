@@ -6,7 +6,9 @@ modes) or :class:`EventAnchors` (the current Snowplow docs' third mode, which SD
 no method for: API and CLI only), told apart by ``mode``. Bad bodies raise
 :class:`~signals_stream.errors.DefinitionError` (422) naming the field (``anchors.min_events:
 ...``). Beyond the SDK: ``seed`` (the sampling of negatives and per-session caps, see
-``docs/semantics.md``) and ``dialect`` (which SQL ``datasets/sql`` answers in).
+``docs/semantics.md``), ``dialect`` (which SQL ``datasets/sql`` answers in) and
+``agentic_contexts`` (event logs whose context at each anchor becomes a column; the current
+docs' "agentic contexts in datasets": built by replaying the log only).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from signals_stream.definitions import AttributeGroup
 from signals_stream.definitions._base import DefinitionModel
 from signals_stream.definitions.criteria import Criteria
+from signals_stream.definitions.event_logs import EventLog
 
 __all__ = [
     "DEFAULT_ANCHORS_TABLE",
@@ -179,6 +182,11 @@ class DatasetBundleRequest(DefinitionModel):
             rolling period when every attribute has one, else all history.
         seed: the sampling seed (ours; the SDK does not send it: 0).
         dialect: the SQL ``datasets/sql`` answers in (ours; default the warehouse's).
+        agentic_contexts: event logs (the SDK's ``EventLog`` bodies); each adds a column named
+            as the log holding the entity's context at the anchor, as ``GET event_log`` would
+            have answered it then (ours; from the log only: ``--from log``).
+        agentic_context_format: ``json`` (the ``EventLogBufferResponse`` text, default) or
+            ``narrative``.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -189,6 +197,16 @@ class DatasetBundleRequest(DefinitionModel):
     max_lookback_days: int | None = Field(None, ge=1)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     dialect: Literal["duckdb", "postgres", "snowflake", "bigquery"] | None = None
+    agentic_contexts: tuple[EventLog, ...] = ()
+    agentic_context_format: Literal["json", "narrative"] = "json"
+
+    @model_validator(mode="after")
+    def _contexts_once(self) -> DatasetBundleRequest:
+        names = [log.name for log in self.agentic_contexts]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"agentic_contexts.{i}: {name!r} is given twice")
+        return self
 
 
 class DatasetSqlFile(BaseModel):

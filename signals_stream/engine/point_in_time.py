@@ -12,6 +12,10 @@ at ``T``). It streams: given one key's events sorted by ``(entity, effective tim
 and that key's anchors sorted by ``(entity, T)``, it keeps one entity's row at a time and
 hands out each anchor's values as soon as the entity's events before it are folded.
 
+Agentic contexts (event logs of the key) are kept the same way: each event is appended to the
+row's buffers with the stream's ``engine.event_buffer.append_events``, and each anchor reads
+the context as ``GET event_log`` renders it at ``now = T`` (``serving.agentic``'s renderers).
+
     events (entity, effective ms, event) sorted ─┐
     anchors (entity, T, index) sorted ───────────┴─> fold up to T, read_group at T -> values
 """
@@ -21,7 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+import orjson
+
+from signals_stream.definitions.event_logs import CompiledEventLog
 from signals_stream.engine.catalog import Catalog, PublishedGroup
+from signals_stream.engine.event_buffer import append_events, narrative, read_context
 from signals_stream.engine.fold import fold_events
 from signals_stream.engine.read import read_group
 from signals_stream.engine.row import EntityRow
@@ -67,8 +75,12 @@ def values_at_anchors(
     anchors: Iterable[Anchor],
     *,
     column: Any = None,
+    logs: Sequence[CompiledEventLog] = (),
+    context_format: str = "json",
 ) -> Iterator[AnchorValues]:
-    """The values of ``groups`` (all on ``key_name``) at every anchor.
+    """The values of ``groups`` (all on ``key_name``) at every anchor, and the context of each
+    of ``logs`` (on the same key) under the log's name: the ``EventLogBufferResponse`` JSON
+    text (``context_format`` ``json``) or the narrative text.
 
     Args:
         events: the key's events sorted by ``(entity_id, effective_ms, event_id)``.
@@ -94,13 +106,26 @@ def values_at_anchors(
             and pending.entity_id == current
             and pending.effective_ms < anchor.anchor_ms
         ):
+            one = (pending.event,)
             if program is not None:
-                one = (pending.event,)
                 fold_events(row, program, one, pending.effective_ms)
+            if logs:
+                append_events(row, logs, one)
+            if program is not None or logs:
                 row.record_events(one, now_ms=pending.effective_ms)
             pending = next(stream, None)
         values: dict[str, Any] = {}
         for group in groups:
             for attribute, value in read_group(row, group, anchor.anchor_ms).items():
                 values[name(group, attribute)] = value
+        for log in logs:
+            values[log.name] = _context(row, log, anchor, context_format)
         yield AnchorValues(anchor.row, values)
+
+
+def _context(row: EntityRow, log: CompiledEventLog, anchor: Anchor, context_format: str) -> str:
+    """What ``GET event_log?name=<log>&identifier=<entity>`` answers at ``T`` (as text)."""
+    context = read_context(row, log, anchor.entity_id, anchor.anchor_ms)
+    if context_format == "narrative":
+        return narrative(context)
+    return orjson.dumps(context.to_json()).decode()

@@ -25,14 +25,18 @@ from typing import Any
 import duckdb
 import orjson
 
+from signals_stream.datasets.anchors import ANCHOR_TS, LABEL, SESSION_KEY
 from signals_stream.datasets.models import (
     DatasetBundleRequest,
     EventAnchors,
     SessionAnchors,
+    TrainingSpan,
     UserSuppliedAnchors,
 )
+from signals_stream.datasets.session_anchors import NegativeSampler, SessionEvent, session_anchors
 from signals_stream.definitions import CompiledKey
 from signals_stream.definitions.criteria import compile_criteria
+from signals_stream.definitions.event_logs import CompiledEventLog
 from signals_stream.engine.catalog import Catalog, PublishedGroup
 from signals_stream.engine.point_in_time import Anchor, KeyedEvent, effective_ms, values_at_anchors
 from signals_stream.errors import BadEvent, DefinitionError
@@ -52,15 +56,22 @@ OnFold = Callable[[int, int], None]  # (anchors done, anchors in all)
 
 @dataclass(frozen=True)
 class LogDatasetPlan:
-    """The request compiled: a catalog of its groups, and per key the groups it reads."""
+    """The request compiled: a catalog of its groups and agentic contexts, and per key the
+    groups and the contexts (event logs) it reads."""
 
     catalog: Catalog
     keys: dict[str, CompiledKey]
     groups: dict[str, list[PublishedGroup]]
+    logs: dict[str, list[CompiledEventLog]] = field(default_factory=dict)
+
+    def key_columns(self, key_name: str) -> list[str]:
+        """The value columns of one key: its attributes, then its contexts."""
+        names = [name for g in self.groups.get(key_name, ()) for name in _names(g)]
+        return names + [log.name for log in self.logs.get(key_name, ())]
 
     @property
     def columns(self) -> list[str]:
-        return [name for groups in self.groups.values() for g in groups for name in _names(g)]
+        return [name for key in self.keys for name in self.key_columns(key)]
 
 
 def _names(group: PublishedGroup) -> tuple[str, ...]:
@@ -68,10 +79,10 @@ def _names(group: PublishedGroup) -> tuple[str, ...]:
 
 
 def plan_of(request: DatasetBundleRequest) -> LogDatasetPlan:
-    """Compile the request's groups (as published, on their own).
+    """Compile the request's groups and agentic contexts (as published, on their own).
 
     Raises:
-        DefinitionError: a group is not a stream group, or attribute names collide (422).
+        DefinitionError: a group is not a stream group, or column names collide (422).
     """
     groups = request.attributes.attribute_groups
     for i, group in enumerate(groups):
@@ -80,7 +91,10 @@ def plan_of(request: DatasetBundleRequest) -> LogDatasetPlan:
                 f"attributes.attribute_groups.{i}: {group.full_name} is a batch group; only "
                 "stream groups can be replayed from the log"
             )
-    catalog = Catalog.build([g.model_copy(update={"is_published": True}) for g in groups])
+    contexts = [log.model_copy(update={"is_published": True}) for log in request.agentic_contexts]
+    catalog = Catalog.build(
+        [g.model_copy(update={"is_published": True}) for g in groups], event_logs=contexts
+    )
     by_key: dict[str, list[PublishedGroup]] = {}
     seen: set[str] = set()
     for i, group in enumerate(groups):
@@ -94,7 +108,18 @@ def plan_of(request: DatasetBundleRequest) -> LogDatasetPlan:
             seen.add(name)
         by_key.setdefault(published.key_name, []).append(published)
     keys = {name: catalog.programs[name].key for name in by_key}
-    return LogDatasetPlan(catalog, keys, by_key)
+    logs: dict[str, list[CompiledEventLog]] = {}
+    reserved = {ANCHOR_TS, LABEL, SESSION_KEY, *keys}
+    for i, log in enumerate(request.agentic_contexts):
+        compiled = catalog.event_log(log.name)
+        if log.name in seen or log.name in reserved or log.name == compiled.key.name:
+            raise DefinitionError(
+                f"agentic_contexts.{i}: {log.name!r} is also an attribute or anchor column "
+                "(the context's column is named as the log)"
+            )
+        keys.setdefault(compiled.key.name, compiled.key)
+        logs.setdefault(compiled.key.name, []).append(compiled)
+    return LogDatasetPlan(catalog, keys, by_key, logs)
 
 
 @dataclass
@@ -128,29 +153,58 @@ def _entity(key: CompiledKey, event: Event) -> str | None:
     return entity_id
 
 
-class _EventAnchorFinder:
+AnchorRow = tuple[tuple[str | None, ...], int, Any]  # (ids by anchor column, T ms, label)
+
+
+def anchor_columns(request: DatasetBundleRequest, keys: Iterable[str]) -> list[str]:
+    """The anchors' key columns: session and event anchors always have ``domain_sessionid``
+    (first, as in SQL: ``datasets/anchors.py``), then the groups' other keys."""
+    names = list(keys)
+    if isinstance(request.anchors, UserSuppliedAnchors):
+        return names
+    return [SESSION_KEY, *(n for n in names if n != SESSION_KEY)]
+
+
+class _SpanEvents:
+    """The events of the span that have a session: what session and event anchors are made
+    of; each with its id per anchor column (``""`` for none: spilled tuples stay sortable)."""
+
+    def __init__(self, span: TrainingSpan, keys: dict[str, CompiledKey], spill: Spill) -> None:
+        self.start_ms = _ms(span.start_time)
+        self.end_ms = _ms(span.end_time)
+        self.keys = {n: k for n, k in keys.items() if n != SESSION_KEY}
+        self.spill = spill
+
+    def session_of(self, event: Event) -> str | None:
+        if not self.start_ms <= event.event_time_ms < self.end_ms:
+            return None
+        session = event.atomic(SESSION_KEY)
+        return str(session) if session else None  # anchors are events of a session, as in SQL
+
+    def ids(self, session: str, event: Event) -> tuple[str, ...]:
+        return (session, *(_entity(key, event) or "" for key in self.keys.values()))
+
+
+def _ids(stored: tuple[str, ...]) -> tuple[str | None, ...]:
+    return tuple(value or None for value in stored)
+
+
+class _EventAnchorFinder(_SpanEvents):
     """Event anchors: events in the span matching the criteria, one anchor per event, at its
     event time (the event itself does not count: its effective time is not below it)."""
 
     def __init__(self, spec: EventAnchors, keys: dict[str, CompiledKey], spill: Spill) -> None:
+        super().__init__(spec.training_span, keys, spill)
         self.passes = compile_criteria(spec.criteria)
-        self.start_ms = _ms(spec.training_span.start_time)
-        self.end_ms = _ms(spec.training_span.end_time)
         self.cap = spec.max_anchors_per_session
-        self.keys = keys
-        self.spill = spill
 
     def offer(self, event: Event) -> None:
-        t = event.event_time_ms
-        if not self.start_ms <= t < self.end_ms or not self.passes(event):
+        session = self.session_of(event)
+        if session is None or not self.passes(event):
             return
-        ids = tuple(_entity(key, event) for key in self.keys.values())
-        session = event.atomic("domain_sessionid")
-        if not session:
-            return  # anchors are events of a session, as in SQL (datasets/anchors.py)
-        self.spill.add((session, t, event.event_id, ids))
+        self.spill.add((session, event.event_time_ms, event.event_id, self.ids(session, event)))
 
-    def anchors(self) -> Iterator[tuple[tuple[str | None, ...], int, Any]]:
+    def anchors(self) -> Iterator[AnchorRow]:
         taken: tuple[str, int] = ("", 0)
         for session, t, _event_id, ids in self.spill.sorted():
             if self.cap is not None:
@@ -158,7 +212,77 @@ class _EventAnchorFinder:
                 taken = (session, n)
                 if n > self.cap:
                     continue
-            yield tuple(ids), t, None
+            yield _ids(ids), t, None
+
+
+class _SessionAnchorFinder(_SpanEvents):
+    """Session anchors: every event of the span with a session is spilled by (session, time,
+    event id); each session is then judged on its own (``datasets/session_anchors.py``), its
+    positives given out at once, its negatives spilled in the sampling order and the first
+    ``floor(ratio * positives)`` given out at the end. One session in memory at a time."""
+
+    def __init__(
+        self, spec: SessionAnchors, seed: int, keys: dict[str, CompiledKey], work: Path
+    ) -> None:
+        super().__init__(spec.training_span, keys, Spill(work))
+        self.work = work
+        self.spec = spec
+        self.seed = seed
+        self.goal = compile_criteria(spec.goal_criteria)
+        self.excluded = frozenset(e.name for e in spec.excluded_events or ())
+
+    def offer(self, event: Event) -> None:
+        session = self.session_of(event)
+        if session is None:
+            return
+        goal = self.goal(event)
+        excluded = event.atomic("event_name") in self.excluded
+        t = event.event_time_ms
+        self.spill.add((session, t, event.event_id, goal, excluded, self.ids(session, event)))
+
+    def _sessions(self) -> Iterator[tuple[str, list[SessionEvent], dict[str, tuple[str, ...]]]]:
+        current: str | None = None
+        events: list[SessionEvent] = []
+        ids: dict[str, tuple[str, ...]] = {}
+        for session, t, event_id, goal, excluded, stored in self.spill.sorted():
+            if session != current:
+                if current is not None:
+                    yield current, events, ids
+                current, events, ids = session, [], {}
+            events.append(SessionEvent(t, event_id, goal, excluded))
+            ids[event_id] = stored
+        if current is not None:
+            yield current, events, ids
+
+    def anchors(self) -> Iterator[AnchorRow]:
+        sampler = NegativeSampler(self.spec.max_negative_ratio)
+        negatives = Spill(self.work)
+        kept = None
+        try:
+            for session, events, ids in self._sessions():
+                label, anchors = session_anchors(events, self.spec, self.seed)
+                for anchor in anchors:
+                    if label == 1:
+                        sampler.positives += 1
+                        yield _ids(ids[anchor.event_id]), anchor.t, 1
+                    elif sampler.ratio is None:
+                        yield _ids(ids[anchor.event_id]), anchor.t, 0
+                    else:
+                        order = sampler.order(self.seed, session, anchor)
+                        negatives.add((*order, ids[anchor.event_id]))
+            keep = sampler.keep()
+            if keep is None:
+                return
+            kept = negatives.sorted()
+            for _n, (_h, t, _event_id, stored) in zip(range(keep), kept, strict=False):
+                yield _ids(stored), t, 0
+        finally:
+            if kept is not None:
+                kept.close()
+            negatives.close()
+
+
+_Finder = _EventAnchorFinder | _SessionAnchorFinder
 
 
 def read_anchor_file(
@@ -210,7 +334,7 @@ async def _read_log(
     settings: Settings,
     plan: LogDatasetPlan,
     spills: dict[str, Spill],
-    finder: _EventAnchorFinder | None,
+    finder: _Finder | None,
     build: LogBuild,
     start_ms: int,
     on_read: OnRead | None,
@@ -289,25 +413,21 @@ def build_from_log(
 
     plan = plan_of(request)
     spec = request.anchors
-    if isinstance(spec, SessionAnchors):
-        raise DefinitionError(
-            "anchors.mode: session anchors are built from the warehouse (--from warehouse); "
-            "from the log: user_supplied (--anchors FILE) or event anchors"
-        )
     if isinstance(spec, UserSuppliedAnchors) and anchors_file is None:
         raise DefinitionError(
             "anchors.source: user_supplied anchors from the log need --anchors FILE "
             "(CSV, Parquet or the DuckDB file holding the table)"
         )
     build = LogBuild(columns=plan.columns)
+    columns = anchor_columns(request, plan.keys)
     with tempfile.TemporaryDirectory(prefix="signals-dataset-", dir=work_dir) as tmp:
         work = Path(tmp)
         spills = {name: Spill(work) for name in plan.keys}
-        finder = (
-            _EventAnchorFinder(spec, plan.keys, Spill(work))
-            if isinstance(spec, EventAnchors)
-            else None
-        )
+        finder: _Finder | None = None
+        if isinstance(spec, EventAnchors):
+            finder = _EventAnchorFinder(spec, plan.keys, Spill(work))
+        elif isinstance(spec, SessionAnchors):
+            finder = _SessionAnchorFinder(spec, request.seed, plan.keys, work)
         began = time.perf_counter()
         asyncio.run(_read_log(settings, plan, spills, finder, build, start_ms, on_read))
         build.seconds_read = time.perf_counter() - began
@@ -322,10 +442,11 @@ def build_from_log(
         anchors_path = work / "anchors.ndjson"
         with anchors_path.open("wb") as anchors_out:
             for index, (ids, at_ms, label) in enumerate(source):
-                doc = {"_i": index, **dict(zip(key_names, ids, strict=True))}
-                doc |= {"anchor_ms": at_ms, "label": label}
+                by_column = dict(zip(columns, ids, strict=True))
+                doc = {"_i": index, **by_column, "anchor_ms": at_ms, "label": label}
                 anchors_out.write(orjson.dumps(doc, default=_json_default) + b"\n")
-                for name, entity_id in zip(key_names, ids, strict=True):
+                for name in key_names:
+                    entity_id = by_column[name]
                     if entity_id is not None:
                         per_key[name].add((entity_id, at_ms, index))
                 build.anchors += 1
@@ -338,9 +459,11 @@ def build_from_log(
                 rows = values_at_anchors(
                     plan.catalog,
                     name,
-                    plan.groups[name],
+                    plan.groups.get(name, []),
                     _keyed(spills[name].sorted()),
                     _anchors(per_key[name].sorted()),
+                    logs=plan.logs.get(name, ()),
+                    context_format=request.agentic_context_format,
                 )
                 for found in rows:
                     doc = {"_i": found.row, **found.values}
@@ -350,7 +473,7 @@ def build_from_log(
                         on_fold(done, build.anchors * len(key_names))
         if on_fold is not None:
             on_fold(done, done)
-        build.rows = _assemble(anchors_path, value_paths, plan, key_names, out, out_table)
+        build.rows = _assemble(anchors_path, value_paths, plan, columns, out, out_table)
         build.seconds_fold = time.perf_counter() - began
     return build
 
@@ -359,24 +482,24 @@ def _assemble(
     anchors_path: Path,
     value_paths: list[Path],
     plan: LogDatasetPlan,
-    key_names: list[str],
+    columns: list[str],
     out: Path,
     out_table: str | None,
 ) -> int:
-    """Join the anchors with each key's values (by anchor) and write ``out``."""
+    """Join the anchors (key ``columns``) with each key's values (by anchor); write ``out``."""
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
         joins = []
-        selects = [f'a."{n}"' for n in key_names]
+        selects = [f'a."{n}"' for n in columns]
         selects += ["make_timestamp(a.anchor_ms * 1000) AS anchor_ts", "a.label AS label"]
-        for n, (path, name) in enumerate(zip(value_paths, key_names, strict=True)):
+        for n, (path, name) in enumerate(zip(value_paths, plan.keys, strict=True)):
             alias = f"v{n}"
             joins.append(
                 f"LEFT JOIN read_json('{path}', format='newline_delimited') {alias} "
                 f"ON {alias}._i = a._i"
             )
-            selects += [f'{alias}."{c}"' for g in plan.groups[name] for c in _names(g)]
+            selects += [f'{alias}."{c}"' for c in plan.key_columns(name)]
         if anchors_path.stat().st_size == 0:
             return 0
         query = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import marshal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -47,7 +47,7 @@ class Spill:
         self._runs.append(path)
         self._buffer = []
 
-    def sorted(self) -> Iterator[Item]:
+    def sorted(self) -> Generator[Item, None, None]:
         """Every tuple added, in order. The runs are removed when the iteration ends."""
         if not self._runs:
             self._buffer.sort()

@@ -344,6 +344,33 @@ async def test_bad_requests_name_the_field_and_unknown_runs_are_404(stack: Stack
     assert not_uuid.status_code == 422 and "run_id" in not_uuid.json()["detail"]
 
 
+async def test_agentic_contexts_are_a_body_field_built_from_the_log_only(stack: Stack) -> None:
+    """``agentic_contexts`` (ours, the SDK never sends it) is validated naming the field; the
+    warehouse endpoints have no SQL form for it and say so (422), ``--from log`` builds it."""
+    log = {"name": "ctx", "attribute_key": {"name": "domain_sessionid"}, "max_events": 5,
+           "max_age_seconds": 60, "events": [{"event": {"name": "snowplow_ecommerce_action"},
+                                              "properties": [{"type": "atomic",
+                                                              "name": "event_name"}]}]}  # fmt: skip
+    body = {
+        "anchors": {"mode": "user_supplied", "source": {"schema": "mine", "table": "anchors"}},
+        "attributes": {
+            "attribute_groups": [
+                g.model_dump(mode="json", by_alias=True, exclude_none=True) for g in _groups()
+            ]
+        },
+    }
+    for path in ("datasets/sql", "datasets/runs"):
+        bad = {**body, "agentic_contexts": [{**log, "max_events": 0}]}
+        answer = await asyncio.to_thread(stack.http, "POST", path, json=bad)
+        assert answer.status_code == 422
+        assert "agentic_contexts.0.max_events" in answer.json()["detail"]
+        good = {**body, "agentic_contexts": [log]}
+        answer = await asyncio.to_thread(stack.http, "POST", path, json=good)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"].startswith("agentic_contexts: ")
+        assert "--from log" in answer.json()["detail"]
+
+
 async def test_a_queued_run_is_cancelled(stack: Stack) -> None:
     def submit_two() -> tuple[Any, Any]:
         kwargs: dict[str, Any] = {

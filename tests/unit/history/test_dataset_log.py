@@ -37,7 +37,7 @@ def _found(cap: int | None, tmp_path: Path) -> list[tuple[str, int]]:
     finder = _EventAnchorFinder(request.anchors, plan_of(request).keys, Spill(tmp_path))
     for row in seed_rows(ECOMMERCE_SEED):
         finder.offer(parse_record(row_to_tsv(row).encode()))
-    return sorted((ids[0] or "", t) for ids, t, _ in finder.anchors())
+    return sorted((ids[1] or "", t) for ids, t, _ in finder.anchors())  # (session, user)
 
 
 def test_event_anchors_are_the_matching_events_of_the_span_capped_per_session(
