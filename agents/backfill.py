@@ -164,7 +164,7 @@ class BackfillRunner:
             await self._checkpoint(task, [], task.end, done=True)
             return
         # the warehouse gives what was collected before the cut (agents/warehouse_backfill)
-        cut_ms = await warehouse_cut(settings, backfill.id)
+        cut_ms = await warehouse_cut(settings, backfill)
         plan = backfill.routing_plan()
         headers = [(BACKFILL_HEADER, backfill.id.encode())]
         partitions, max_rate = settings.partitions, settings.backfill_max_rate

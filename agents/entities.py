@@ -100,8 +100,8 @@ def register_entities(state: WorkerState) -> None:
                     # What came before the marker first, then the row goes.
                     await write_rows(state, pending)
                     await write_synced(state, synced)
-                    await _write_backfills(state, backfills)
                     await write_warehouse_states(state, warehouse_states)
+                    await _write_backfills(state, backfills)
                     pending, synced, backfills, warehouse_states = {}, {}, {}, {}
                     await delete_row(state, partition, decode_deletion(record.message.value or b""))
                     continue
@@ -132,8 +132,9 @@ def register_entities(state: WorkerState) -> None:
                         sent.append((record.message.timestamp, len(items)))
             await write_rows(state, pending)
             await write_synced(state, synced)
-            await _write_backfills(state, backfills)
+            # before the log's road: its events were sent after them (a TTL is judged in order)
             await write_warehouse_states(state, warehouse_states)
+            await _write_backfills(state, backfills)
             visible = time.time()
             for sent_at, count in sent:
                 state.processed_to_visible.observe(visible - sent_at, count)

@@ -31,7 +31,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from signals_stream.batch.backfill_states import states_sql, stream_states, why_not_from_warehouse
+from signals_stream.batch.backfill_sql import backfill_queries
+from signals_stream.batch.backfill_states import (
+    StatesBuilder,
+    why_not_from_warehouse,
+)
 from signals_stream.batch.compile import EventsTable, parse_table_ref
 from signals_stream.engine.catalog import Backfill, PublishedGroup
 from signals_stream.engine.row import decode_row, encode_row
@@ -76,15 +80,22 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def warehouse_cut(settings: Settings, backfill_id: str) -> int | None:
+def _ordered(backfill: Backfill) -> bool:
+    """The log's events must fold after the warehouse states: a TTL is judged in order."""
+    return any(slot.retention_ms is not None for slot in backfill.program.slots)
+
+
+async def warehouse_cut(settings: Settings, backfill: Backfill) -> int | None:
     """For a log task: the collector time below which the warehouse gives the events (None:
-    the log gives everything). Waits until the coordinator decided."""
+    the log gives everything). Waits until the coordinator decided, and for a backfill with
+    a TTL until the warehouse states are sent (``engine.warehouse_states``, "TTLs")."""
     if not settings.backfill_from_warehouse:
         return None
     while True:
-        part = (await read_warehouse_parts(settings)).get(backfill_id)
+        part = (await read_warehouse_parts(settings)).get(backfill.id)
         if part is not None and part.decided:
-            return part.cut_ms
+            if part.cut_ms is None or part.state == "done" or not _ordered(backfill):
+                return part.cut_ms
         await asyncio.sleep(_CUT_POLL_S)
 
 
@@ -236,6 +247,7 @@ def _compute(
     collected at or past the cut yet). Blocking: run in a thread."""
     group = published.definition
     slots = {a.name: a.slot.id for a in published.attributes}
+    retention = {a.name: a.slot.retention_ms for a in published.attributes}
     filled = backfill.slot_ids
     with open_warehouse(settings.warehouse) as warehouse:
         events = parse_table_ref(settings.batch_events_table)
@@ -254,22 +266,26 @@ def _compute(
         )
         if not newest:
             return None
-        sql, columns = states_sql(
-            group, table, dialect=warehouse.engine, since_ms=since_ms, cut_ms=cut_ms
-        )
-        rows = warehouse.query(sql)
-    key_name = group.attribute_key.name
+        builder = StatesBuilder(group)
+        for query in backfill_queries(
+            group, table, dialect=warehouse.engine, since_ms=since_ms, cut_ms=cut_ms,
+            now_ms=_now_ms(), retention=retention,
+        ):  # fmt: skip
+            builder.add(query, warehouse.query(query.sql(warehouse.engine)))
     out: list[WarehouseStates] = []
-    for values in rows:
-        row: dict[str, Any] = dict(zip(columns, values, strict=True))
-        entity = row.pop(key_name)
-        states = {
-            slots[name]: state
-            for name, state in stream_states(group, row).items()
-            if slots.get(name) in filled
-        }
-        if entity is not None and states:
-            out.append(WarehouseStates(key_name, str(entity).encode(), states))
+    key_name = group.attribute_key.name
+    for entity, by_name in builder.states().items():
+        states: dict[str, Any] = {}
+        updated: dict[str, int] = {}
+        for name, (window_state, latest) in by_name.items():
+            slot = slots.get(name)
+            if slot is None or slot not in filled:
+                continue
+            states[slot] = window_state
+            if latest is not None:
+                updated[slot] = latest
+        if states:
+            out.append(WarehouseStates(key_name, entity.encode(), states, updated))
     return out
 
 
@@ -287,7 +303,7 @@ def register_warehouse_backfills(state: WorkerState) -> WarehouseBackfills:
 
 
 # (table partition, row key) -> (backfill id, slot states), in arrival order
-PendingStates = dict[tuple[int, bytes], list[tuple[str, dict[str, Any]]]]
+PendingStates = dict[tuple[int, bytes], list[tuple[str, dict[str, Any], dict[str, int]]]]
 
 
 def add_warehouse_states(
@@ -305,7 +321,9 @@ def add_warehouse_states(
     backfill_id, items = decoded
     for item in items:
         row_key = entity_row_key(item.key_name, item.entity_id)
-        pending.setdefault((partition, row_key), []).append((backfill_id, item.states))
+        pending.setdefault((partition, row_key), []).append(
+            (backfill_id, item.states, item.updated)
+        )
     return True
 
 
@@ -319,11 +337,11 @@ async def write_warehouse_states(state: WorkerState, pending: PendingStates) -> 
     for (partition, row_key), items in pending.items():
         row = decode_row(rows.get(partition, row_key))
         merged = False
-        for backfill_id, states in items:
+        for backfill_id, states, updated in items:
             backfill = backfills.get(backfill_id)
             if backfill is None or backfill_id in state.backfills.cancelled:
                 stats.warehouse_backfill_dropped += 1
-            elif merge_warehouse_states(row, backfill, states, now_ms):
+            elif merge_warehouse_states(row, backfill, states, now_ms, updated):
                 stats.warehouse_backfill_merged += 1
                 merged = True
             else:

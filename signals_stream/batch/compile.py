@@ -380,13 +380,13 @@ class _Compiler:
             exp.LTE(this=bucket.copy(), expression=self.now.copy()),
         )
 
-    def _counted(self, plan: _Plan) -> exp.Expr:
+    def _counted(self, plan: _Plan, *, in_period: bool = True) -> exp.Expr:
         """The event is in the attribute's value at ``now``: taken, after the state's last
-        TTL restart, inside the rolling period."""
+        TTL restart, inside the rolling period (``in_period=False``: in any bucket)."""
         parts: list[exp.Expr] = [_col(plan.name("take"))]
         if plan.ttl_ms is not None:
             parts.append(exp.GTE(this=_col("__t"), expression=_col(plan.name("restart"))))
-        return all_of(*parts, self._in_period(plan))
+        return all_of(*parts, self._in_period(plan) if in_period else TRUE)
 
     def _restarts(
         self, source: exp.Select, plans: list[_Plan]
@@ -600,20 +600,25 @@ class _Compiler:
             .having(exp.GT(this=exp.Count(this=self._when(taken, _lit(1))), expression=_lit(0)))
         )
 
+    def _state_columns(self, plan: _Plan, counted: exp.Expr) -> list[exp.Expr]:
+        """``plan``'s state columns (``batch.incremental``) over the events ``counted`` marks."""
+        from signals_stream.batch.incremental import state_aggregates
+
+        value = _col(plan.name("v"))
+        return [
+            exp.alias_(aggregate, column, quoted=True)
+            for column, aggregate in state_aggregates(self.sql, plan.attribute, value, counted)
+        ]
+
     def compile_state(self) -> exp.Select:
         """Per entity, the reducers' states of an incremental group (``batch.incremental``),
         over the events of ``loaded``."""
-        from signals_stream.batch.incremental import state_aggregates
-
         plans = self._plans()
         source = self._source(plans)
         events, ctes = self._restarts(source, plans)
         per_entity: list[exp.Expr] = []
         for plan in plans:
-            counted = self._counted(plan)
-            value = _col(plan.name("v"))
-            for column, aggregate in state_aggregates(self.sql, plan.attribute, value, counted):
-                per_entity.append(exp.alias_(aggregate, column, quoted=True))
+            per_entity += self._state_columns(plan, self._counted(plan))
         ctes.append(("__agg", self._entities(plans, per_entity, events)))
         query = exp.select(
             exp.alias_(_col("__id"), self.group.attribute_key.name, quoted=True),

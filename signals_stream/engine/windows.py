@@ -120,6 +120,7 @@ class Window(Protocol):
     def state_suffix(self) -> str: ...
     def initial(self) -> Any: ...
     def add(self, state: Any, value: Any, event_time_ms: int, event_id: str) -> Any: ...
+    def merge(self, a: Any, b: Any) -> Any: ...
     def read(self, state: Any, now_ms: int, time_unit: str | None = None) -> Any: ...
 
 
@@ -213,6 +214,22 @@ class RollingWindow(Generic[S]):
             state.insert(pos, [start, self._add(self._initial(), value, event_time_ms, event_id)])
         return state
 
+    def merge(self, a: Buckets, b: Buckets) -> Buckets:
+        """Two bucket lists as one (``a`` may be updated; ``b`` is never changed or shared):
+        the partials of a bucket start merged, then the buckets older than the period of the
+        newest bucket dropped, as :meth:`add` would have dropped them. Order-independent, so
+        a window filled elsewhere (the warehouse part of a backfill) merges like its events.
+        """
+        merge, initial = self.reducer.merge, self._initial
+        by_start = {start: partial for start, partial in a}
+        for start, partial in b:
+            mine = by_start.get(start)
+            by_start[start] = merge(initial() if mine is None else mine, partial)
+        if not by_start:
+            return []
+        cutoff = max(by_start) - self.period_ms - self.width_ms
+        return [[start, by_start[start]] for start in sorted(by_start) if start > cutoff]
+
     def merged(self, state: Buckets, now_ms: int) -> Any:
         """The reducer state of the window ending at ``now_ms`` (buckets are not modified).
 
@@ -250,7 +267,7 @@ class LifetimeWindow(Generic[S]):
         reducer: the attribute's reducer.
     """
 
-    __slots__ = ("add", "initial", "read", "reducer", "state_suffix")
+    __slots__ = ("add", "initial", "merge", "read", "reducer", "state_suffix")
 
     period_ms: None = None
 
@@ -259,6 +276,7 @@ class LifetimeWindow(Generic[S]):
         self.state_suffix: str = reducer.state_suffix
         self.initial: Callable[[], S] = reducer.initial
         self.add: Callable[[S, Any, int, str], S] = reducer.add
+        self.merge: Callable[[S, S], S] = reducer.merge
         self.read: Callable[..., Any] = reducer.result
 
     def __repr__(self) -> str:

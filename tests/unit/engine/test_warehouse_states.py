@@ -11,7 +11,8 @@ import pytest
 
 from signals_stream.batch.backfill_states import stream_states
 from signals_stream.definitions import AttributeGroup
-from signals_stream.engine import read_group
+from signals_stream.engine import Catalog, read_group
+from signals_stream.engine.backfill import admit_live
 from signals_stream.engine.fold import fold_events
 from signals_stream.engine.row import EntityRow
 from signals_stream.engine.warehouse_states import (
@@ -90,9 +91,51 @@ def test_states_merge_once_with_what_the_live_road_folded() -> None:
     fold_events(warehouse, backfill.program, events[:4], now)  # what the SQL computes
     states = {slot: state for slot, (state, _) in warehouse.attrs.items()}
     row = EntityRow()
-    fold_events(row, backfill.program, events[4:], now)  # live, before the states arrive
+    row.attrs["earlier"] = [1, 0]  # an earlier publication's state, dropped by the live road
+    live = admit_live(row, backfill, [(0, 100 + i, e) for i, e in enumerate(events[4:])])
+    fold_events(row, backfill.program, live, now)  # live, before the states arrive
     assert merge_warehouse_states(row, backfill, states, now)
     assert not merge_warehouse_states(row, backfill, states, now)  # resent: skipped
     group = cat.group("new_group", 1)
     assert read_group(row, group, now) == read_group(everything, group, now)
     assert read_group(row, group, now)["pages"] == 6  # worked out: six page views
+
+
+def test_the_first_road_to_reach_a_row_drops_the_earlier_publications_state() -> None:
+    """Warehouse states reaching a row before either log road: what the backfilled slots
+    held (an earlier publication's state) goes, the states are the slots' whole value."""
+    cat = catalog()
+    backfill = cat.backfills[BID]
+    now = T0 + 10**6
+    warehouse = EntityRow()
+    fold_events(warehouse, backfill.program, [page_view(T0), page_view(T0 + 1)], now)
+    states = {slot: state for slot, (state, _) in warehouse.attrs.items()}
+    row = EntityRow()
+    old = EntityRow()
+    fold_events(old, backfill.program, [page_view(T0 - 5)] * 3, now)
+    row.attrs.update(old.attrs)  # an earlier publication's three page views
+    assert merge_warehouse_states(row, backfill, states, now)
+    assert read_group(row, cat.group("new_group", 1), now)["pages"] == 2
+
+
+def test_a_ttl_slot_merges_as_one_event_at_its_latest_time() -> None:
+    """The warehouse state of a TTL'd slot counts from its latest event time: merged into a
+    slot updated a TTL or more before it, it replaces that state; within the TTL it adds."""
+    group = AttributeGroup.parse(
+        {**NEW, "name": "ttl_group", "attributes": [
+            {"name": "n", "type": "int64", "events": [], "aggregation": "counter",
+             "ttl": "PT10M"},
+        ]}
+    )  # fmt: skip
+    cat = Catalog.build([group], published_at_ms={("ttl_group", 1): T0 + 10**7})
+    (backfill,) = cat.backfills.values()
+    (slot,) = backfill.program.slots
+    read = cat.group("ttl_group", 1)
+    for earlier_ms, want in ((T0, 3), (T0 - 10 * 60_000, 2)):
+        row = EntityRow()
+        live = admit_live(row, backfill, [(0, 5, page_view(earlier_ms))])
+        fold_events(row, backfill.program, live, earlier_ms)
+        assert merge_warehouse_states(row, backfill, {slot.id: 2}, T0, {slot.id: T0})
+        assert row.attrs[slot.id][1] == T0  # the later of the two update times
+        assert read_group(row, read, T0 + 60_000)["n"] == want
+        assert read_group(row, read, T0 + 10 * 60_000)["n"] == 0  # expired from T0 on

@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from signals_stream.aggregations import AGGREGATIONS, Reducer, get_reducer
@@ -307,3 +307,32 @@ def test_expired(
     last_update_ms: int | None, ttl_ms: int | None, now_ms: int, is_expired: bool
 ) -> None:
     assert expired(last_update_ms, ttl_ms, now_ms) is is_expired
+
+
+@settings(max_examples=60, deadline=None)
+@example(times=[0, 30 * 3_600_000], split=1, aggregation="counter")  # the first part pruned
+@example(times=[30 * 3_600_000, 0, 20 * 3_600_000], split=1, aggregation="unique_list")
+@given(
+    times=st.lists(st.integers(0, 40 * 3_600_000), min_size=1, max_size=60),
+    split=st.integers(0, 60),
+    aggregation=st.sampled_from(["counter", "unique_list", "sum", "approx_count_distinct"]),
+)
+def test_merging_two_bucket_lists_equals_folding_every_event(
+    times: list[int], split: int, aggregation: str
+) -> None:
+    """``RollingWindow.merge`` of two parts (the warehouse's, the log's) is the state of all
+    their events folded in one, old buckets pruned as ``add`` prunes them, and leaves its
+    second argument alone."""
+    window = RollingWindow(get_reducer(aggregation), 24 * 3_600_000)  # 30-minute buckets
+    events = [(t, i % 7, f"e{i}") for i, t in enumerate(times)]
+
+    def fold(part: list[tuple[int, int, str]]) -> Any:
+        state = window.initial()
+        for t, value, eid in part:
+            state = window.add(state, value, t, eid)
+        return state
+
+    a, b = fold(events[:split]), fold(events[split:])
+    b_before = orjson.dumps(b)
+    assert window.merge(a, b) == fold(events)
+    assert orjson.dumps(b) == b_before
