@@ -9,7 +9,12 @@ same reader (``kafka/log_window``) and parses each record (``events.parse``), no
 ``bench_user`` (definitions.yaml, 7 attributes on domain_userid), to Parquet. Peak memory is
 each child's maximum resident set (``wait4``).
 
+With ``--session-anchors`` the build finds its anchors in the log instead: session anchors
+(goal: an ecommerce ``transaction``; page pings excluded; at most 5 per session; negatives
+sampled to 5 x the positives), over the same group.
+
     python bench/bench_datasets_log.py [--events 1000000] [--anchors 100000] [--users 20000]
+        [--session-anchors]
 """
 
 from __future__ import annotations
@@ -55,6 +60,19 @@ asyncio.run(main())
 """
 
 
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+def _session_anchors(start_ms: int, end_ms: int) -> dict[str, object]:
+    action = {"type": "event", "vendor": "com.snowplowanalytics.snowplow.ecommerce",
+              "name": "snowplow_ecommerce_action", "major_version": 1, "path": "type"}  # fmt: skip
+    goal = {"all": [{"property": action, "operator": "=", "value": "transaction"}]}
+    span = {"start_time": _iso(start_ms), "end_time": _iso(end_ms + 1000)}
+    return {"mode": "session", "training_span": span, "max_anchors_per_session": 5,
+            "goal_criteria": goal}  # fmt: skip
+
+
 def _child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(seconds, peak RSS MiB, stdout) of a child process."""
     began = time.perf_counter()
@@ -74,6 +92,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--anchors", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--session-anchors", action="store_true")
     args = parser.parse_args()
     start_ms = int(time.time() * 1000) - 7 * 86_400_000
     config = GeneratorConfig(users=args.users, seed=1, start_ms=start_ms)
@@ -103,10 +122,13 @@ async def main() -> None:
                 writer.writerow([rng.choice(ids), f"{stamp}.{t % 1000:03d}", rng.randrange(2)])
         spec = tmp / "spec.yaml"
         body = {
-            "anchors": {"mode": "user_supplied", "source": {"table": "anchors"}},
+            "anchors": _session_anchors(start_ms, end_ms)
+            if args.session_anchors
+            else {"mode": "user_supplied", "source": {"table": "anchors"}},
             "attributes": {"attribute_groups": [group.to_wire()]},
         }
         spec.write_text(yaml.safe_dump(body))
+        anchor_args = [] if args.session_anchors else ["--anchors", str(anchors)]
         env = {**os.environ, **worker_env(broker, topic, tmp / "state", definitions=None)}
         bare_s, bare_mb, counted = _child(
             [sys.executable, "-c", _BARE_READ, broker.bootstrap, topic], env
@@ -116,11 +138,12 @@ async def main() -> None:
               flush=True)  # fmt: skip
         build_s, build_mb, said = _child(
             [sys.executable, "-m", "signals_stream.cli", "dataset", "build", str(spec),
-             "--out", str(tmp / "out.parquet"), "--anchors", str(anchors), "--no-progress"],
+             "--from", "log", "--out", str(tmp / "out.parquet"), *anchor_args, "--no-progress"],
             env,
         )  # fmt: skip
-        print(f"(b) dataset build: {args.anchors:,} anchors over {args.events:,} events in "
-              f"{build_s:.1f} s = {args.anchors / build_s:,.0f} anchors/s, "
+        built = int(said.strip().splitlines()[-1].split()[0].replace(",", ""))
+        print(f"(b) dataset build: {built:,} anchors over {args.events:,} events in "
+              f"{build_s:.1f} s = {built / build_s:,.0f} anchors/s, "
               f"{args.events / build_s:,.0f} events/s ({build_s / bare_s:.2f} x the bare read), "
               f"peak {build_mb:.0f} MiB", flush=True)  # fmt: skip
         print(said.strip().splitlines()[-1])

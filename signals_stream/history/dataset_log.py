@@ -3,12 +3,16 @@
     input topic, every partition, start -> end (kafka/log_window, a batch job)
       -> parse (refused records counted) -> per attribute key: (id, effective ms, event id,
          projection) into a :class:`~.spill.Spill` (sorted runs on disk)
-      -> event anchors found on the way (criteria, training span, per-session cap)
-    anchors (a CSV/Parquet/DuckDB file, or the event anchors) -> per key, sorted by (id, T)
-      -> engine.point_in_time.values_at_anchors per key (one entity's row in memory)
+      -> event or session anchors found on the way (the span's events with a session,
+         spilled by (session, time, event id); sessions judged one at a time by
+         datasets/session_anchors.py, sampled negatives spilled in their MD5 order)
+    anchors (a CSV/Parquet/DuckDB file, or those found) -> per key, sorted by (id, T)
+      -> engine.point_in_time.values_at_anchors per key (one entity's row in memory): the
+         groups' values and the request's agentic contexts at T
       -> NDJSON per key -> DuckDB joins them with the anchors -> Parquet / CSV / a DuckDB table
 
-Nothing holds the log in memory: events live in the spill's sorted runs, anchors too.
+Nothing holds the log in memory: events live in the spill's sorted runs, anchors too; session
+anchors hold one session's events at a time.
 """
 
 from __future__ import annotations
