@@ -114,7 +114,7 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
         for partition, row_key, value in fired_rows:
             await rows.put(partition, row_key, value)
     stats.rows_written += len(pending)
-    rows.finish_batch()
+    await rows.finish_batch()
 
 
 async def write_backfill(state: WorkerState, backfill_id: str, pending: PendingRows) -> None:
@@ -140,7 +140,7 @@ async def write_backfill(state: WorkerState, backfill_id: str, pending: PendingR
         state.stats.backfill_live += done.live
         await rows.put(partition, row_key, encode_row(row))
     if pending:
-        rows.finish_batch()
+        await rows.finish_batch()
 
 
 _YIELD_EVERY_ROWS = 500
@@ -159,4 +159,4 @@ async def write_synced(state: WorkerState, pending: PendingSynced) -> None:
         if done % _YIELD_EVERY_ROWS == 0:  # a sync batch can hold 10^5 rows: let reads in
             await asyncio.sleep(0)
     if pending:
-        rows.finish_batch()
+        await rows.finish_batch()
