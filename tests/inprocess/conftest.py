@@ -92,6 +92,9 @@ class RecordingProducer:
         ]
         return futures[0]
 
+    async def partition_of(self, topic: str, key: bytes) -> int:
+        return entity_partition(key, self.partitions)
+
     def key_partition(self, topic: str, key: bytes) -> TopicPartition:
         """As Faust's producer: Kafka's default partitioner (the router asks it for owners)."""
         return TopicPartition(topic, entity_partition(key, self.partitions))
