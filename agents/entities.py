@@ -182,6 +182,6 @@ async def delete_row(state: WorkerState, partition: int, deletion: Deletion) -> 
     found = state.rows.get(partition, deletion.row_key) is not None
     if found:
         await state.rows.delete(partition, deletion.row_key)
-        state.rows.finish_batch()
+        await state.rows.finish_batch()
         state.stats.rows_deleted += 1
     state.deletions.applied(deletion.request_id, found)

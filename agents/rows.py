@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import orjson
-from aiokafka.structs import RecordMetadata
 
 from agents.loop_turns import LoopTurns
 from signals_stream.engine import SourcedEvent, step_row
@@ -22,6 +20,7 @@ from signals_stream.engine.backfill import apply_backfill
 from signals_stream.engine.row import decode_row, encode_row
 from signals_stream.engine.synced import SyncItem, apply_synced
 from signals_stream.events.event import Event
+from signals_stream.kafka.batches import BatchProducer, TopicBatches
 from signals_stream.routing import EntityEvent, entity_row_key
 from signals_stream.worker_state import WorkerState
 
@@ -77,14 +76,14 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
     catalog = state.live.catalog
     rows = state.rows
     stats = state.stats
-    producer = state.app.producer
     interventions_topic = state.settings.interventions_topic
     dedupe_ids = state.settings.dedupe_event_ids
     now_ms = int(time.time() * 1000)
     fired_rows: list[tuple[int, bytes, bytes]] = []
     decoded: dict[bytes, Event] = {}  # each projection decoded once for all its keys' rows
-    acks: list[Awaitable[RecordMetadata]] = []
     turns = LoopTurns()  # reads get a turn every few ms of a long batch
+    # by partition, one record batch each (``kafka/batches.py``)
+    interventions = TopicBatches(cast(BatchProducer, state.app.producer), interventions_topic)
     for row_key, (partition, key_name, entity_id, events) in pending.items():
         await turns.give()
         update = step_row(
@@ -100,11 +99,7 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
         if update.instances:
             for instance in update.instances:
                 target = instance["target_attribute_key"]["id"].encode()
-                acks.append(
-                    await producer.send(
-                        interventions_topic, target, orjson.dumps(instance), None, None, None
-                    )
-                )
+                await interventions.add_keyed(target, orjson.dumps(instance))
             fired_rows.append((partition, row_key, update.row))
         else:
             await rows.put(partition, row_key, update.row)
@@ -113,11 +108,12 @@ async def write_rows(state: WorkerState, pending: PendingRows) -> None:
         stats.applied += update.applied
         stats.interventions += len(update.instances)
     if fired_rows:
-        await asyncio.gather(*acks)  # a failed send raises: the rows stay unwritten
+        sent = await interventions.send()
+        await asyncio.gather(*(batch.future for batch in sent))  # a failure: rows unwritten
         for partition, row_key, value in fired_rows:
             await rows.put(partition, row_key, value)
     stats.rows_written += len(pending)
-    rows.finish_batch()
+    await rows.finish_batch()
 
 
 async def write_backfill(state: WorkerState, backfill_id: str, pending: PendingRows) -> None:
@@ -143,7 +139,7 @@ async def write_backfill(state: WorkerState, backfill_id: str, pending: PendingR
         state.stats.backfill_live += done.live
         await rows.put(partition, row_key, encode_row(row))
     if pending:
-        rows.finish_batch()
+        await rows.finish_batch()
 
 
 _YIELD_EVERY_ROWS = 500
@@ -162,4 +158,4 @@ async def write_synced(state: WorkerState, pending: PendingSynced) -> None:
         if done % _YIELD_EVERY_ROWS == 0:  # a sync batch can hold 10^5 rows: let reads in
             await asyncio.sleep(0)
     if pending:
-        rows.finish_batch()
+        await rows.finish_batch()

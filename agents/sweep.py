@@ -57,5 +57,5 @@ class Sweeper:
         for row_key in expired_keys:
             await state.rows.delete(partition, row_key)
         if expired_keys:
-            state.rows.finish_batch()
+            await state.rows.finish_batch()
             state.rows_swept += len(expired_keys)

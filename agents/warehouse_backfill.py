@@ -348,4 +348,4 @@ async def write_warehouse_states(state: WorkerState, pending: PendingStates) -> 
                 stats.warehouse_backfill_replays += 1
         if merged:
             await rows.put(partition, row_key, encode_row(row))
-    rows.finish_batch()
+    await rows.finish_batch()

@@ -16,7 +16,11 @@ Each run is printed as it ends; the summary gives medians and ranges of events/s
 event, and each worker variant's ratio to Quix *within its round* (median and range).
 
 Run: python bench/bench_throughput.py [--rounds 3] [--events 100000] [--users 20000]
-     [--variants ceiling,quix,two,full,full@base --base /tmp/base]
+     [--variants ceiling,quix,two,full,full@base --base /tmp/base] [--spy DIR]
+
+``--spy DIR`` records each worker run with py-spy (from healthy to the last event applied,
+raw collapsed stacks in ``DIR/<round>-<variant>.txt``; ``bench/spy_stages.py`` sums them by
+stage). The sampling costs the worker CPU: compare spied runs only with spied runs.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,16 +91,31 @@ async def run_worker(
     expected: int,
     events: int,
     tree: Path,
+    spy: Path | None = None,
 ) -> dict[str, float]:
-    """One worker started from the source tree ``tree`` (first on its ``PYTHONPATH``)."""
+    """One worker started from the source tree ``tree`` (first on its ``PYTHONPATH``);
+    ``spy``: py-spy's output file (sampling from healthy to the end)."""
     app_id = f"thr-{uuid.uuid4().hex[:6]}"
     env = worker_env(broker, app_id, topic, tmp / app_id, definitions)
     worker = Worker({**env, "PYTHONPATH": str(tree)}, tmp / f"{app_id}.log")
+    spying = None
     try:
         worker.wait_healthy()
+        if spy is not None:
+            spying = start_spy(worker.process.pid, spy)
         return await measure_worker(worker, expected, events)
     finally:
+        if spying is not None:
+            spying.send_signal(signal.SIGINT)  # py-spy writes what it recorded and exits
+            spying.wait(timeout=60)
         worker.stop()
+
+
+def start_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy) if spy.exists() else "py-spy", "record", "--pid", str(pid)]
+    command += ["--format", "raw", "--rate", "100", "--nonblocking", "-o", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def summary(runs: list[dict[str, object]]) -> None:
@@ -134,6 +155,7 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--variants", default="ceiling,quix,two,full")
     parser.add_argument("--base", type=Path, help="source tree of the @base variants")
+    parser.add_argument("--spy", type=Path, help="py-spy each worker run into this directory")
     args = parser.parse_args()
     os.chdir(tempfile.gettempdir())  # the workers import from PYTHONPATH, not from the cwd
     variants = args.variants.split(",")
@@ -166,9 +188,13 @@ async def main() -> None:
                     name, _, base = variant.partition("@")
                     definitions = full if name == "full" else two
                     tree = args.base if base else ROOT
+                    spy = None
+                    if args.spy is not None:
+                        args.spy.mkdir(parents=True, exist_ok=True)
+                        spy = args.spy / f"{round_no}-{variant}.txt"
                     run.update(
                         await run_worker(
-                            broker, topic, tmp, definitions, expected[name], len(lines), tree
+                            broker, topic, tmp, definitions, expected[name], len(lines), tree, spy
                         )
                     )
                 runs.append(run)

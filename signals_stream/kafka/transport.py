@@ -33,6 +33,8 @@ often an idle consumer asks.
   the first commit's flush waits until some send happens to re-add the topic (~26-30 s: the
   issue's intermittent slow mode, 4 of 5 benchmark runs). Each topic is now tracked before
   its first send (``track_topic``).
+* **Whole record batches can be sent** (``create_batch`` / ``send_batch``): the entity rows'
+  changelog goes out as one batch per partition per entity batch (``tables/row_store.py``).
 * **A stopped worker leaves its group** on a broker that numbers generations from 0 (Tansu),
   where aiokafka would not send LeaveGroup (``kafka/group_exit.py``).
 * **A stop can leave a note for the next start** (``before_stop``: called as the stop begins,
@@ -48,6 +50,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaClient, TopicPartition
+from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message, TransportT
@@ -155,6 +158,33 @@ class _Producer(driver.Producer):
     async def send(self, topic: str, *args: Any, **kwargs: Any) -> Awaitable[RecordMetadata]:
         track_topic(self._ensure_producer().client, topic)
         return await super().send(topic, *args, **kwargs)
+
+    def create_batch(self) -> BatchBuilder:
+        """An empty record batch (aiokafka's, ``producer_max_batch_size`` bytes), filled by the
+        caller and sent whole by :meth:`send_batch` (``kafka/batches.py``)."""
+        return self._ensure_producer().create_batch()
+
+    async def partition_of(self, topic: str, key: bytes) -> int:
+        """The partition a keyed ``send`` would pick: Kafka's default partitioner over the
+        topic's partitions (its metadata fetched first when not known yet)."""
+        producer = self._ensure_producer()
+        track_topic(producer.client, topic)
+        await producer.client._wait_on_metadata(topic)  # noqa: SLF001 - as aiokafka's send
+        return cast(int, producer._partition(topic, None, None, None, key, None))  # noqa: SLF001
+
+    async def send_batch(
+        self, batch: BatchBuilder, topic: str, partition: int
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue ``batch`` for ``topic``/``partition``, closed (nothing else joins it, so its
+        last record's offset is the result's offset + ``record_count() - 1``). Flushed by
+        Faust's producer flush like any send."""
+        producer = self._ensure_producer()
+        track_topic(producer.client, topic)
+        batch.close()
+        return cast(
+            "asyncio.Future[RecordMetadata]",
+            await producer.send_batch(batch, topic, partition=partition),
+        )
 
 
 class _Transport(driver.Transport):

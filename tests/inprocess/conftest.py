@@ -35,9 +35,29 @@ class Sent(NamedTuple):
     headers: Any
 
 
+class RecordedBatch:
+    """Stands in for aiokafka's ``BatchBuilder``: the records appended, at most ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.records: list[tuple[bytes | None, bytes | None]] = []
+
+    def append(self, *, timestamp: int | None, key: bytes | None, value: bytes | None) -> object:
+        if len(self.records) >= self.limit:
+            return None
+        self.records.append((key, value))
+        return len(self.records)
+
+    def record_count(self) -> int:
+        return len(self.records)
+
+
 class RecordingProducer:
     """Stands in for the Kafka producer: every send is recorded, in order, and acknowledged at
-    once with the next offset of its topic partition."""
+    once with the next offset of its topic partition; a record batch (``send_batch``) is
+    recorded as its records, in order, and acknowledged with its first record's offset."""
+
+    batch_limit = 3  # records per batch: small, so that batches fill up in the tests
 
     def __init__(self, partitions: int = 4) -> None:
         self.partitions = partitions
@@ -59,6 +79,21 @@ class RecordingProducer:
         done: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         done.set_result(RecordMetadata(topic, part, TopicPartition(topic, part), offset, -1, 0, 0))
         return done
+
+    def create_batch(self) -> RecordedBatch:
+        return RecordedBatch(self.batch_limit)
+
+    async def send_batch(
+        self, batch: RecordedBatch, topic: str, partition: int
+    ) -> asyncio.Future[RecordMetadata]:
+        futures = [
+            await self.send(topic, key, value, partition, None, None)
+            for key, value in batch.records
+        ]
+        return futures[0]
+
+    async def partition_of(self, topic: str, key: bytes) -> int:
+        return entity_partition(key, self.partitions)
 
     def key_partition(self, topic: str, key: bytes) -> TopicPartition:
         """As Faust's producer: Kafka's default partitioner (the router asks it for owners)."""

@@ -3,6 +3,7 @@ against expectations counted from the raw TSV lines with a plain ``split``."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import Counter
@@ -163,3 +164,36 @@ async def test_the_sweep_deletes_expired_rows_with_a_tombstone(worker: WorkerSta
     tombstones = [s for s in producer_of(worker).to(CHANGELOG) if s.value is None]
     assert [(t.key, t.partition) for t in tombstones] == [(key, partition)]
     assert worker.rows_swept == 1
+
+
+async def test_the_changelog_keeps_the_order_of_writes_across_batches(worker: WorkerState) -> None:
+    """Puts and deletes of one partition leave in call order, in record batches of three
+    (``RecordingProducer.batch_limit``), and the persisted offset is the last record's."""
+    rows = worker.rows
+    writes: list[tuple[int, bytes, bytes | None]] = [
+        (0, b"a", b"1"),
+        (1, b"x", b"9"),
+        (0, b"b", b"2"),
+        (0, b"a", None),  # a tombstone between two values of one key
+        (0, b"a", b"3"),
+        (0, b"c", b"4"),  # the second batch of partition 0 is full here
+        (0, b"d", b"5"),
+    ]
+    for partition, key, value in writes:
+        if value is None:
+            await rows.delete(partition, key)
+        else:
+            await rows.put(partition, key, value)
+    sent_before_finish = len(producer_of(worker).to(CHANGELOG))
+    await rows.finish_batch()
+    await asyncio.sleep(0)  # the acknowledgement callbacks
+
+    changelog = producer_of(worker).to(CHANGELOG)
+    assert sent_before_finish == 3, "the first full batch of partition 0 left at once"
+    assert [(s.key, s.value) for s in changelog if s.partition == 0] == [
+        (key, value) for partition, key, value in writes if partition == 0
+    ]
+    assert [(s.key, s.value) for s in changelog if s.partition == 1] == [(b"x", b"9")]
+    assert rows.persisted_offset(0) == 5  # six records: offsets 0-5
+    assert rows.persisted_offset(1) == 0
+    assert rows.lookup(0, b"a") == b"3"
