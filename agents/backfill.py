@@ -176,16 +176,13 @@ class BackfillRunner:
             0, auth=client_auth(settings),
         )  # fmt: skip
         step = min(500, settings.backfill_checkpoint_records)
-        contiguous = backfill.until_ms
         async for fetched in records:
             for at in range(0, len(fetched), step):  # checkpoints and the rate limit per slice
                 batch = fetched[at : at + step]
                 by_partition: dict[int, list[EntityEvent]] = {}
                 for record in batch:
-                    # A range is an offset range, every record taken: a record it skipped
-                    # past the live road's start would be lost there (engine.backfill).
-                    if contiguous is None and record.timestamp_ms < backfill.since_ms:
-                        continue
+                    # Every record of the block is taken (kafka.log_window.partition_start):
+                    # one skipped past the live road's start would be lost (engine.backfill).
                     try:
                         event = parse_record(record.value)
                     except BadEvent:

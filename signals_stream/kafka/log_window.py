@@ -155,11 +155,10 @@ async def partition_start(
     until_ms: int | None = None,
     auth: Mapping[str, Any] | None = None,
 ) -> PartitionStart:
-    """The first offset stamped at or after ``start_ms`` and the verified end of one
-    partition (Kafka's time index: readers filter by timestamp). With ``until_ms`` (a range,
-    read whole), both ends come from the records' own timestamps instead
-    (:func:`_first_stamped_at`): ``[first, end)`` is the offset range from the first record
-    stamped at or after ``start_ms`` to the first stamped at or after ``until_ms``.
+    """The offset of the first record stamped at or after ``start_ms`` and the verified end
+    of one partition; with ``until_ms``, the end is the first record stamped at or after it.
+    Both are found from the records' own timestamps (:func:`_first_stamped_at`), never the
+    broker's time index, because a backfill reads ``[first, end)`` whole.
 
     Raises:
         LogUnavailable: the broker cannot be reached or the partition does not exist.
@@ -171,13 +170,12 @@ async def partition_start(
         try:
             end = (await verified_end_offsets(bootstrap, [tp], auth=auth))[tp]
             begin = (await consumer.beginning_offsets([tp]))[tp]
-            at = (await consumer.offsets_for_times({tp: start_ms})).get(tp)
-            first = max(begin, end if at is None else min(at.offset, end))
+            # The block is taken whole (no per-record filter: a record skipped inside the
+            # overlap with the live road would be lost there), so its ends come from the
+            # records' own timestamps: some brokers (Tansu) index append time.
+            consumer.assign([tp])
+            first = await _first_stamped_at(consumer, tp, begin, end, start_ms)
             if until_ms is not None:
-                # A range is taken whole (no per-record filter), so both ends must come from
-                # the records' own timestamps: some brokers (Tansu) index append time.
-                consumer.assign([tp])
-                first = await _first_stamped_at(consumer, tp, begin, end, start_ms)
                 end = await _first_stamped_at(consumer, tp, first, end, until_ms)
         except KafkaError as exc:
             raise LogUnavailable(f"cannot look up the offsets of {topic!r}: {exc!r}") from exc
