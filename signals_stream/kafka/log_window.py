@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from signals_stream.errors import LogUnavailable
 from signals_stream.kafka.end_offsets import verified_end_offsets
@@ -181,12 +182,9 @@ async def partition_start(
             raise LogUnavailable(f"cannot look up the offsets of {topic!r}: {exc!r}") from exc
         earliest = None
         if first == begin < end:
-            consumer.assign([tp])
-            consumer.seek(tp, begin)
-            fetched = await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS * 30, max_records=1)
-            records = fetched.get(tp, [])
-            if records and records[0].timestamp > start_ms:
-                earliest = records[0].timestamp
+            record = await _record_at(consumer, tp, begin, attempts=1)
+            if record is not None and record.timestamp > start_ms:
+                earliest = record.timestamp
         return PartitionStart(first, end, earliest)
     finally:
         await consumer.stop()
@@ -201,19 +199,26 @@ async def _first_stamped_at(
     between an earlier and a later record otherwise. Needs ``tp`` assigned."""
     while low < high:
         middle = (low + high) // 2
-        consumer.seek(tp, middle)
-        records = []
-        for _ in range(_PROBE_ATTEMPTS):  # below the verified end a record exists: a slow fetch
-            fetched = await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS * 30, max_records=1)
-            if records := fetched.get(tp, []):
-                break
-        if not records or records[0].offset >= high:
-            high = middle  # nothing stamped at all from here (a compacted gap to the end)
-        elif records[0].timestamp >= timestamp_ms:
-            high = middle
+        # below the verified end a record exists: an empty answer is a slow fetch, retried
+        record = await _record_at(consumer, tp, middle, attempts=_PROBE_ATTEMPTS)
+        if record is None or record.offset >= high or record.timestamp >= timestamp_ms:
+            high = middle  # (None or past ``high``: nothing from here, a compacted gap)
         else:
-            low = records[0].offset + 1
+            low = record.offset + 1
     return low
+
+
+async def _record_at(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, *, attempts: int
+) -> ConsumerRecord[bytes, bytes] | None:
+    """The first record at or after ``offset`` (``tp`` assigned), or None after ``attempts``
+    empty fetches."""
+    consumer.seek(tp, offset)
+    for _ in range(attempts):
+        fetched = await consumer.getmany(tp, timeout_ms=_FETCH_WAIT_MS * 30, max_records=1)
+        if records := fetched.get(tp, []):
+            return records[0]
+    return None
 
 
 async def log_earliest_ms(
